@@ -1,0 +1,95 @@
+"""Checkpoints of the stacked fold state with orbax: save per epoch, resume, restore for analysis.
+
+A workdir holds one experiment: `config.json` (what it is), `folds.json` (fold definitions and
+the sample ids they index), and `checkpoints/<epoch>/` with the fold-stacked TrainState and the
+per-epoch history. A workdir holding a different experiment is refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+# Keys that change how a run is executed or shown, not what it computes: a run may resume with
+# other values for them.
+RUNTIME_KEYS = ("progress", "checkpoint_every_epochs", "mesh", "data.data_dir", "log_every_steps")
+
+
+def _without_runtime_keys(config: dict) -> dict:
+  config = json.loads(json.dumps(config))
+  for dotted in RUNTIME_KEYS:
+    node = config
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+      node = node.get(p, {})
+    node.pop(leaf, None)
+  return config
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+  if isinstance(a, dict) and isinstance(b, dict):
+    out = []
+    for k in sorted(set(a) | set(b)):
+      out += _diff(a.get(k, "<missing>"), b.get(k, "<missing>"), f"{prefix}{k}.")
+    return out
+  return [] if a == b else [f"{prefix[:-1]}: workdir has {a!r}, config has {b!r}"]
+
+
+def claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
+  """Writes config.json, or checks that the workdir's experiment is this one.
+
+  Returns True when the workdir already held this experiment (a resume).
+  Raises ValueError naming the differing keys when it holds another experiment.
+  """
+  workdir.mkdir(parents=True, exist_ok=True)
+  path = workdir / "config.json"
+  current = json.loads(config.to_json_best_effort())
+  if path.exists():
+    stored = json.loads(path.read_text())
+    differences = _diff(_without_runtime_keys(stored), _without_runtime_keys(current))
+    if differences:
+      raise ValueError(
+          f"Workdir {workdir} holds a different experiment; refusing to overwrite it. "
+          f"Differences ({len(differences)}): " + "; ".join(differences[:10]) +
+          ". Use another --workdir.")
+    return True
+  path.write_text(json.dumps(current, indent=2, sort_keys=True))
+  return False
+
+
+def manager(workdir: pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
+  return ocp.CheckpointManager(
+      (workdir / "checkpoints").absolute(),
+      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+
+def save(mngr: ocp.CheckpointManager, epoch: int, state: Any, history: list[dict]) -> None:
+  mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                           history=ocp.args.JsonSave(history)))
+  mngr.wait_until_finished()
+
+
+def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
+  """(epoch, state, history) of the newest checkpoint, or None when there is none.
+
+  `abstract_state` (from `jax.eval_shape`, with shardings) fixes the tree and where leaves go.
+  """
+  epoch = mngr.latest_step()
+  if epoch is None:
+    return None
+  restored = mngr.restore(epoch, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
+  return epoch, restored["state"], list(restored["history"])
+
+
+def abstract_with_sharding(tree: Any, sharding) -> Any:
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)

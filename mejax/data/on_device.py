@@ -1,0 +1,106 @@
+"""Work done on device inside the step: class-weighted sampling, augmentation, normalisation.
+
+Everything here is a pure function of one fold's arrays, vmapped over the fold axis by
+`mejax.steps`. The whole view stays on the devices; a step draws indices, gathers and augments.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def class_counts(labels: np.ndarray, masks: np.ndarray, num_classes: int) -> np.ndarray:
+  """Per-fold class counts of the samples a mask selects: [F, C]."""
+  onehot = np.eye(num_classes, dtype=np.int64)[labels]
+  return masks.astype(np.int64) @ onehot
+
+
+def inverse_frequency_weights(counts: np.ndarray) -> np.ndarray:
+  """n / (C_present * count) per class and fold; 0 for a class absent from the training set.
+
+  A fold missing a class keeps finite weights (the trainer warns about it); the weighted mean
+  of the present classes is 1, as in scikit-learn's "balanced" weighting.
+  """
+  counts = counts.astype(np.float64)
+  present = (counts > 0).sum(-1, keepdims=True)
+  total = counts.sum(-1, keepdims=True)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    weights = np.where(counts > 0, total / (np.maximum(present, 1) * counts), 0.0)
+  return weights.astype(np.float32)
+
+
+def sampling_probabilities(labels: np.ndarray, train_mask: np.ndarray, counts: np.ndarray,
+                           balanced: bool) -> np.ndarray:
+  """[F, N] probability of drawing each sample in a fold's train step.
+
+  balanced: every class present in the fold's training set is drawn equally often (PyTorch's
+  WeightedRandomSampler with 1/class-count weights); otherwise uniform over training samples.
+  Samples outside the training mask (test subject, validation) have probability exactly 0.
+  """
+  weights = inverse_frequency_weights(counts)[:, labels] if balanced else np.ones(train_mask.shape)
+  p = np.where(train_mask, weights, 0.0)
+  total = p.sum(-1, keepdims=True)
+  if np.any(total == 0):
+    empty = np.flatnonzero(total[:, 0] == 0).tolist()
+    raise ValueError(f"Folds {empty} have no training samples")
+  return (p / total).astype(np.float32)
+
+
+def sample_indices(key: jax.Array, probabilities: jax.Array, batch_size: int) -> jax.Array:
+  """Draws a minibatch of indices with replacement (one fold)."""
+  return jax.random.choice(key, probabilities.shape[0], (batch_size,), replace=True,
+                           p=probabilities)
+
+
+def normalise(clips_uint8: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array:
+  x = clips_uint8.astype(jnp.float32) / 255.0
+  x = (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
+  return x.astype(dtype)
+
+
+def _rotate_clip(clip: jax.Array, angle: jax.Array) -> jax.Array:
+  """Rotates every frame of a (T, H, W, C) clip by `angle` radians about the centre.
+
+  Bilinear sampling with edge replication, so no black corners enter the input.
+  """
+  _, h, w, _ = clip.shape
+  cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+  yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32),
+                        indexing="ij")
+  cos, sin = jnp.cos(angle), jnp.sin(angle)
+  # Inverse mapping: output pixel -> source location.
+  src_x = cos * (xx - cx) + sin * (yy - cy) + cx
+  src_y = -sin * (xx - cx) + cos * (yy - cy) + cy
+  x0 = jnp.floor(src_x)
+  y0 = jnp.floor(src_y)
+  wx = (src_x - x0)[None, :, :, None]
+  wy = (src_y - y0)[None, :, :, None]
+
+  def at(y, x):
+    y = jnp.clip(y, 0, h - 1).astype(jnp.int32)
+    x = jnp.clip(x, 0, w - 1).astype(jnp.int32)
+    return clip[:, y, x, :]
+
+  top = at(y0, x0) * (1 - wx) + at(y0, x0 + 1) * wx
+  bottom = at(y0 + 1, x0) * (1 - wx) + at(y0 + 1, x0 + 1) * wx
+  return (top * (1 - wy) + bottom * wy).astype(clip.dtype)
+
+
+def augment(key: jax.Array, clips: jax.Array, flip: bool, rotate_degrees: float) -> jax.Array:
+  """Random horizontal flip (p = 0.5) and rotation in [-deg, +deg], one draw per clip.
+
+  Applied to training minibatches only, after the split.
+  """
+  if not flip and rotate_degrees <= 0:
+    return clips
+  flip_key, rot_key = jax.random.split(key)
+  n = clips.shape[0]
+  if flip:
+    do_flip = jax.random.bernoulli(flip_key, 0.5, (n,))
+    clips = jnp.where(do_flip[:, None, None, None, None], clips[:, :, :, ::-1, :], clips)
+  if rotate_degrees > 0:
+    angles = jax.random.uniform(rot_key, (n,), minval=-rotate_degrees, maxval=rotate_degrees)
+    clips = jax.vmap(_rotate_clip)(clips, jnp.deg2rad(angles))
+  return clips

@@ -1,0 +1,200 @@
+"""Pure train / eval steps over a leading fold axis.
+
+A fold's step is written for one fold, then vmapped (or `lax.map`ped) over the fold axis and
+jitted with the state sharded over the mesh's 'fold' axis. All randomness of fold f at step s is
+`fold_in(fold_in(seed, f), s)`, so a fold's trajectory does not depend on the folds beside it and
+a resumed run repeats the steps it would have taken.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from mejax import sharding
+from mejax.data import on_device
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class TrainState:
+  """State of every fold, each leaf with a leading fold axis [F, ...]."""
+  step: jax.Array            # [F] int32, optimiser steps taken
+  params: PyTree
+  batch_stats: PyTree
+  opt_state: PyTree
+  lr_scale: jax.Array        # [F] reduce-on-plateau multiplier of the learning rate
+  best_val_loss: jax.Array   # [F] best inner-validation loss so far (inf before the first)
+  plateau_wait: jax.Array    # [F] epochs without improvement since the last lr change
+  stop_wait: jax.Array       # [F] epochs without improvement (early stopping)
+  stopped: jax.Array         # [F] bool: early stopping froze this fold
+  best_params: PyTree        # params / batch_stats at the best validation loss (or None)
+  best_batch_stats: PyTree
+
+
+@flax.struct.dataclass
+class FoldData:
+  """Per-fold constants of training, each [F, ...], sharded like the state."""
+  fold_key: jax.Array          # [F] PRNG keys: fold_in(seed, fold_id)
+  sample_probs: jax.Array      # [F, N] class-weighted sampling distribution over train samples
+  loss_weights: jax.Array      # [F, C] class weights of the cross-entropy
+
+
+def weighted_cross_entropy(logits, labels, class_weights, valid=None):
+  """Class-weighted mean cross-entropy (PyTorch's CrossEntropyLoss(weight=...) convention)."""
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+  w = class_weights[labels]
+  if valid is not None:
+    w = w * valid
+  return jnp.sum(ce * w) / jnp.maximum(jnp.sum(w), 1e-12)
+
+
+def init_state(model: nn.Module, tx: optax.GradientTransformation, fold_keys: jax.Array,
+               sample_input: jax.Array, keep_best: bool) -> TrainState:
+  """Initialises every fold's model from its own key (vmapped; call under jit)."""
+
+  def one(key):
+    variables = model.init({"params": key}, sample_input, train=False)
+    params = variables["params"]
+    batch_stats = variables.get("batch_stats", {})
+    return TrainState(
+        step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+        opt_state=tx.init(params), lr_scale=jnp.ones((), jnp.float32),
+        best_val_loss=jnp.full((), jnp.inf, jnp.float32),
+        plateau_wait=jnp.zeros((), jnp.int32), stop_wait=jnp.zeros((), jnp.int32),
+        stopped=jnp.zeros((), bool),
+        best_params=params if keep_best else None,
+        best_batch_stats=batch_stats if keep_best else None)
+
+  init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 0xC0FFEE))(fold_keys)
+  return jax.vmap(one)(init_keys)
+
+
+def _over_folds(fn: Callable, strategy: str, in_axes: tuple) -> Callable:
+  """Maps a one-fold function over the fold axis: 'vmap' (grouped convs) or 'map' (a loop)."""
+  if strategy == "vmap":
+    return jax.vmap(fn, in_axes=in_axes, spmd_axis_name=sharding.FOLD)
+  if strategy == "map":
+    def mapped(*args):
+      folded = [a for a, ax in zip(args, in_axes) if ax == 0]
+      shared = [a for a, ax in zip(args, in_axes) if ax is None]
+
+      def body(xs):
+        it_f, it_s = iter(xs), iter(shared)
+        return fn(*[next(it_f) if ax == 0 else next(it_s) for ax in in_axes])
+      return jax.lax.map(body, tuple(folded))
+    return mapped
+  raise ValueError(f"Unknown fold strategy {strategy!r}; known: 'vmap', 'map'")
+
+
+def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch_size: int,
+                    mean, std, flip: bool, rotate_degrees: float, mesh, strategy: str = "vmap",
+                    compute_dtype=jnp.float32):
+  """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
+
+  inputs: the whole view, uint8 [N, T, H, W, C], replicated on every device; labels: int32 [N].
+  metrics: per fold {'loss', 'accuracy'} of the sampled minibatch, each [F].
+  """
+  data_parallel = mesh.shape[sharding.DATA] > 1
+
+  def fold_step(state: TrainState, data: FoldData, inputs, labels):
+    key = jax.random.fold_in(data.fold_key, state.step)
+    sample_key, augment_key = jax.random.split(key)
+    idx = on_device.sample_indices(sample_key, data.sample_probs, batch_size)
+    if data_parallel:
+      idx = jax.lax.with_sharding_constraint(idx, sharding.batch_sharded(mesh))
+    x = on_device.normalise(inputs[idx], mean, std)
+    x = on_device.augment(augment_key, x, flip, rotate_degrees).astype(compute_dtype)
+    y = labels[idx]
+
+    def loss_fn(params):
+      logits, updated = model.apply({"params": params, "batch_stats": state.batch_stats}, x,
+                                    train=True, mutable=["batch_stats"])
+      loss = weighted_cross_entropy(logits, y, data.loss_weights)
+      return loss, (logits, updated["batch_stats"])
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    # For Adam, scaling the update is scaling the learning rate (reduce-on-plateau).
+    updates = jax.tree_util.tree_map(lambda u: u * state.lr_scale, updates)
+    params = optax.apply_updates(state.params, updates)
+    new = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                        opt_state=opt_state)
+    # An early-stopped fold keeps its state; its lane still computes (folds run in lockstep).
+    new = jax.tree_util.tree_map(lambda n, o: jnp.where(state.stopped, o, n), new, state)
+    accuracy = jnp.mean((jnp.argmax(logits, -1) == y).astype(jnp.float32))
+    return new, {"loss": loss, "accuracy": accuracy}
+
+  step = _over_folds(fold_step, strategy, in_axes=(0, 0, None, None))
+  fold, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
+  return jax.jit(step, in_shardings=(fold, fold, repl, repl), out_shardings=(fold, fold),
+                 donate_argnums=(0,))
+
+
+def make_eval_step(model: nn.Module, *, mean, std, mesh, strategy: str = "vmap",
+                   use_best: bool = False, compute_dtype=jnp.float32):
+  """Returns jitted `eval_step(state, indices[F, M], inputs) -> logits [F, M, C]` (float32)."""
+
+  def fold_eval(state: TrainState, idx, inputs):
+    params = state.best_params if use_best else state.params
+    batch_stats = state.best_batch_stats if use_best else state.batch_stats
+    x = on_device.normalise(inputs[idx], mean, std).astype(compute_dtype)
+    logits = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
+    return logits.astype(jnp.float32)
+
+  step = _over_folds(fold_eval, strategy, in_axes=(0, 0, None))
+  fold, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
+  return jax.jit(step, in_shardings=(fold, fold, repl), out_shardings=fold)
+
+
+@functools.partial(jax.jit, static_argnames=("plateau", "early_stopping", "keep_best"))
+def update_on_validation(state: TrainState, val_loss: jax.Array, *, plateau: tuple | None,
+                         early_stopping: int | None, keep_best: bool) -> TrainState:
+  """End-of-epoch decisions from each fold's inner-validation loss [F] (never the test fold).
+
+  plateau: (patience, factor, min_scale) of reduce-on-plateau; early_stopping: its patience.
+  Improvement uses PyTorch's default relative threshold (1e-4).
+  """
+  active = ~state.stopped
+  improved = (val_loss < state.best_val_loss * (1 - 1e-4)) & active
+  best_val_loss = jnp.where(improved, val_loss, state.best_val_loss)
+  new = state.replace(best_val_loss=best_val_loss)
+  if keep_best:
+    pick = lambda b, p: jnp.where(improved.reshape((-1,) + (1,) * (p.ndim - 1)), p, b)
+    new = new.replace(best_params=jax.tree_util.tree_map(pick, state.best_params, state.params),
+                      best_batch_stats=jax.tree_util.tree_map(pick, state.best_batch_stats,
+                                                              state.batch_stats))
+  if plateau is not None:
+    patience, factor, min_scale = plateau
+    wait = jnp.where(improved, 0, state.plateau_wait + active.astype(jnp.int32))
+    reduce = wait >= patience
+    new = new.replace(lr_scale=jnp.where(reduce, jnp.maximum(state.lr_scale * factor, min_scale),
+                                         state.lr_scale),
+                      plateau_wait=jnp.where(reduce, 0, wait))
+  if early_stopping is not None:
+    wait = jnp.where(improved, 0, state.stop_wait + active.astype(jnp.int32))
+    new = new.replace(stop_wait=wait, stopped=state.stopped | (wait >= early_stopping))
+  return new
+
+
+def gather_padded(index_lists: list[np.ndarray], multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
+  """Per-fold index lists -> ([F, M] indices, [F, M] validity), M padded to a multiple.
+
+  Padding repeats index 0 and is marked invalid; evaluation ignores it.
+  """
+  longest = max([len(ix) for ix in index_lists] + [1])
+  longest = int(np.ceil(longest / multiple) * multiple)
+  idx = np.zeros((len(index_lists), longest), np.int32)
+  valid = np.zeros((len(index_lists), longest), bool)
+  for f, ix in enumerate(index_lists):
+    idx[f, :len(ix)] = ix
+    valid[f, :len(ix)] = True
+  return idx, valid

@@ -1,0 +1,317 @@
+"""train_and_evaluate(config, workdir): every fold of a protocol trained at once, then evaluated.
+
+ClipSet -> view -> folds -> device-resident inputs -> fold-stacked steps -> pooled predictions ->
+metrics, checkpoints and reports in the workdir. A killed run resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import pathlib
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import tqdm
+
+from mejax import analyze
+from mejax import checkpoints
+from mejax import metrics as metrics_lib
+from mejax import models
+from mejax import protocols
+from mejax import sharding
+from mejax import steps
+from mejax import summaries
+from mejax.data import clipset as clipset_lib
+from mejax.data import on_device
+from mejax.data import views
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Experiment:
+  """Everything the loop needs that is fixed before the first step (host side)."""
+  clips: clipset_lib.ClipSet
+  inputs: np.ndarray           # uint8 view [N, T, S, S, C]
+  folds: protocols.Folds
+  fold_ids: list[int]          # folds trained in this run (indices into folds)
+  warnings: list[str]
+
+
+def prepare(config: ml_collections.ConfigDict) -> Experiment:
+  """Loads the data, builds the view and the folds; checks the classes of every fold."""
+  clips = clipset_lib.load(config.data.datasets, config.data.data_dir, config.data.label_map)
+  inputs = views.make_view(clips, config.data.view, num_frames=config.data.num_frames,
+                           size=config.data.size, grey=config.data.grey)
+  folds = protocols.make_folds(clips, config.protocol)
+  fold_ids = list(config.train.only_folds) or list(range(len(folds.names)))
+  unknown = [f for f in fold_ids if not 0 <= f < len(folds.names)]
+  if unknown:
+    raise ValueError(f"train.only_folds {unknown} out of range: the protocol has "
+                     f"{len(folds.names)} folds")
+  warnings = []
+  counts = on_device.class_counts(clips.label, folds.train, clips.num_classes)
+  for f in fold_ids:
+    for c in np.flatnonzero(counts[f] == 0):
+      warnings.append(f"Fold {folds.names[f]} has no training sample of class "
+                      f"{clips.class_names[c]!r}: it gets zero sampling and loss weight")
+  for w in warnings:
+    log.warning(w)
+  return Experiment(clips, inputs, folds, fold_ids, warnings)
+
+
+def _check_config(config: ml_collections.ConfigDict) -> None:
+  if config.model.name not in models.MODELS:
+    raise ValueError(f"Unknown model {config.model.name!r} (config key model.name); known: "
+                     f"{sorted(models.MODELS)}")
+  needs_val = config.train.plateau_patience > 0 or config.train.early_stopping_patience > 0
+  has_val = config.protocol.val_subjects > 0 or config.protocol.val_fraction > 0
+  if needs_val and not has_val:
+    raise ValueError("train.plateau_patience / train.early_stopping_patience need an inner "
+                     "validation set: set protocol.val_subjects or protocol.val_fraction")
+  if config.train.batch_size % config.mesh.data:
+    raise ValueError(f"train.batch_size={config.train.batch_size} must be a multiple of "
+                     f"mesh.data={config.mesh.data}")
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+  """Whole file or nothing: an interrupted write never leaves a truncated result."""
+  with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+    f.write(text)
+  os.replace(f.name, path)
+
+
+def _write_folds(workdir: pathlib.Path, exp: Experiment, resuming: bool) -> None:
+  text = json.dumps(exp.folds.to_json(exp.clips.uid.tolist()), indent=1)
+  path = workdir / "folds.json"
+  if resuming and path.exists() and path.read_text() != text:
+    raise ValueError(f"{path} defines other folds or samples than this run's data: the dataset "
+                     "changed since the run started; use another --workdir")
+  _write_atomic(path, text)
+  skipped = {"count": len(exp.clips.dropped), "samples": exp.clips.dropped}
+  _write_atomic(workdir / "skipped_samples.json", json.dumps(skipped, indent=1))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+  z = logits - logits.max(-1, keepdims=True)
+  e = np.exp(z)
+  return e / e.sum(-1, keepdims=True)
+
+
+class _Evaluator:
+  """Scores index sets ([F, M] per fold) with every fold's own parameters, in fixed chunks."""
+
+  def __init__(self, eval_step, index_lists, chunk):
+    self.idx, self.valid = steps.gather_padded(index_lists, multiple=chunk)
+    self.chunk = chunk
+    self.eval_step = eval_step
+
+  def logits(self, state, inputs, fold_sharding) -> np.ndarray:
+    out = []
+    for start in range(0, self.idx.shape[1], self.chunk):
+      idx = jax.device_put(self.idx[:, start:start + self.chunk], fold_sharding)
+      out.append(np.asarray(self.eval_step(state, idx, inputs)))
+    return np.concatenate(out, axis=1)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains every fold of the protocol at once and writes the results into `workdir`.
+
+  Returns the evaluation report (the content of metrics.json's "report").
+  """
+  _check_config(config)
+  workdir = pathlib.Path(workdir)
+  resuming = checkpoints.claim_workdir(workdir, config)
+  metrics_path = workdir / "metrics.json"
+  if resuming and metrics_path.exists():
+    done = json.loads(metrics_path.read_text())
+    print(f"{workdir} holds a finished run of this experiment; its results:")
+    print(metrics_lib.format_result_table(done["report"]))
+    return done["report"]
+
+  exp = prepare(config)
+  _write_folds(workdir, exp, resuming)
+  clips, folds = exp.clips, exp.folds
+  num_classes = clips.num_classes
+
+  mesh = sharding.make_mesh(config.mesh.data)
+  fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
+  # Pad the fold axis to fill the mesh; padded lanes repeat the first fold and are discarded.
+  lanes = exp.fold_ids + [exp.fold_ids[0]] * (sharding.padded_fold_count(len(exp.fold_ids), mesh)
+                                              - len(exp.fold_ids))
+  train_mask, val_mask, test_mask = folds.train[lanes], folds.val[lanes], folds.test[lanes]
+  counts = on_device.class_counts(clips.label, train_mask, num_classes)
+  loss_weights = (on_device.inverse_frequency_weights(counts) if config.train.class_weighted_loss
+                  else np.ones_like(counts, np.float32))
+  fold_data = steps.FoldData(
+      fold_key=jnp.stack([jax.random.fold_in(jax.random.PRNGKey(config.seed), f) for f in lanes]),
+      sample_probs=on_device.sampling_probabilities(clips.label, train_mask, counts,
+                                                    config.train.balanced_sampling),
+      loss_weights=loss_weights)
+  fold_data = jax.device_put(fold_data, fold_sh)
+  inputs = jax.device_put(exp.inputs, repl)
+  labels = jax.device_put(clips.label.astype(np.int32), repl)
+
+  model = models.get_model(config.model.name, num_classes=num_classes,
+                           width_multiplier=config.model.width_multiplier,
+                           peephole=config.model.peephole)
+  tx = optax.adam(config.train.learning_rate)
+  has_val = bool(val_mask.any())
+  plateau = ((config.train.plateau_patience, config.train.plateau_factor,
+              config.train.plateau_min_scale) if config.train.plateau_patience > 0 else None)
+  early_stopping = config.train.early_stopping_patience or None
+  keep_best = bool(early_stopping and config.train.restore_best and has_val)
+  sample_input = jnp.zeros((1,) + exp.inputs.shape[1:], jnp.float32)
+  init = jax.jit(lambda keys: steps.init_state(model, tx, keys, sample_input, keep_best),
+                 out_shardings=fold_sh)
+
+  mngr = checkpoints.manager(workdir)
+  abstract = checkpoints.abstract_with_sharding(jax.eval_shape(init, fold_data.fold_key), fold_sh)
+  restored = checkpoints.restore_latest(mngr, abstract)
+  if restored is not None:
+    start_epoch, state, history = restored
+    log.info("Resuming %s from epoch %d", workdir, start_epoch)
+  else:
+    start_epoch, state, history = 0, init(fold_data.fold_key), []
+
+  mean, std = ((np.mean(views.KINETICS_MEAN),), (np.mean(views.KINETICS_STD),)) \
+      if config.data.grey else (views.KINETICS_MEAN, views.KINETICS_STD)
+  strategy = config.train.fold_strategy
+  train_step = steps.make_train_step(
+      model, tx, batch_size=config.train.batch_size, mean=mean, std=std, flip=config.train.flip,
+      rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy)
+  eval_current = steps.make_eval_step(model, mean=mean, std=std, mesh=mesh, strategy=strategy)
+  chunk = config.eval.batch_size
+  test_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in test_mask], chunk)
+  val_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in val_mask], chunk)
+
+  real = len(exp.fold_ids)
+  names = [folds.names[f] for f in exp.fold_ids]
+  largest_train = int(train_mask.sum(1).max())
+  steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
+                                                              config.train.batch_size)
+  num_epochs = config.train.num_epochs
+  writer = summaries.ScalarWriter(workdir / "tensorboard")
+  bar = tqdm.tqdm(total=num_epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
+                  disable=not config.progress, unit="step", dynamic_ncols=True,
+                  desc=f"{real} folds")
+
+  def test_predictions(state, use_best=False):
+    evaluate = test_eval if not use_best else _Evaluator(
+        steps.make_eval_step(model, mean=mean, std=std, mesh=mesh, strategy=strategy,
+                             use_best=True), [np.flatnonzero(m) for m in test_mask], chunk)
+    logits = evaluate.logits(state, inputs, fold_sh)
+    rows = []
+    for lane in range(real):
+      for j in np.flatnonzero(evaluate.valid[lane]):
+        i = int(evaluate.idx[lane, j])
+        rows.append((lane, i, logits[lane, j]))
+    return rows
+
+  def pooled(rows):
+    y = np.asarray([clips.label[i] for _, i, _ in rows])
+    p = np.asarray([int(np.argmax(lg)) for _, _, lg in rows])
+    return metrics_lib.classification_metrics(y, p, num_classes)
+
+  try:
+    for epoch in range(start_epoch, num_epochs):
+      if bool(np.asarray(state.stopped)[:real].all()):
+        log.info("Every fold stopped early; ending training at epoch %d", epoch)
+        break
+      step_metrics = []
+      for s in range(steps_per_epoch):
+        state, m = train_step(state, fold_data, inputs, labels)
+        step_metrics.append(m)
+        if (s + 1) % config.log_every_steps == 0 or s + 1 == steps_per_epoch:
+          bar.set_postfix(epoch=epoch + 1, loss=f"{float(np.mean(np.asarray(m['loss'])[:real])):.4f}")
+        bar.update(1)
+      fold_loss = np.mean([np.asarray(m["loss"]) for m in step_metrics], 0)[:real]
+      fold_acc = np.mean([np.asarray(m["accuracy"]) for m in step_metrics], 0)[:real]
+      stopped_before = np.asarray(state.stopped)[:real]
+      bad = [names[f] for f in range(real) if not np.isfinite(fold_loss[f]) and not stopped_before[f]]
+      if bad:
+        raise FloatingPointError(
+            f"Non-finite training loss in epoch {epoch + 1} for folds {bad}; the last good "
+            f"checkpoint (epoch {mngr.latest_step()}) in {workdir} is kept. Lower "
+            "train.learning_rate or check the inputs.")
+      record = {"epoch": epoch + 1, "train_loss": float(fold_loss.mean()),
+                "train_accuracy": float(fold_acc.mean()),
+                "train_loss_per_fold": fold_loss.round(6).tolist()}
+      if has_val:
+        val_logits = val_eval.logits(state, inputs, fold_sh)
+        val_loss = np.asarray([
+            float(steps.weighted_cross_entropy(
+                jnp.asarray(val_logits[lane]), jnp.asarray(clips.label[val_eval.idx[lane]]),
+                jnp.asarray(loss_weights[lane]), jnp.asarray(val_eval.valid[lane])))
+            for lane in range(len(lanes))], np.float32)
+        state = steps.update_on_validation(state, jax.device_put(val_loss, fold_sh),
+                                           plateau=plateau, early_stopping=early_stopping,
+                                           keep_best=keep_best)
+        record.update(val_loss=float(val_loss[:real].mean()),
+                      lr_scale=float(np.asarray(state.lr_scale)[:real].mean()),
+                      folds_stopped=int(np.asarray(state.stopped)[:real].sum()))
+      if (epoch + 1) % config.eval.every_epochs == 0 or epoch + 1 == num_epochs:
+        # Test-fold figures are recorded for the curves only; no decision reads them.
+        test = pooled(test_predictions(state))
+        record.update(test_accuracy=test["accuracy"], test_uar=test["uar"], test_uf1=test["uf1"])
+      history.append(record)
+      writer.write(epoch + 1, {k: v for k, v in record.items() if isinstance(v, (int, float))})
+      if (epoch + 1) % config.checkpoint_every_epochs == 0 or epoch + 1 == num_epochs:
+        checkpoints.save(mngr, epoch + 1, state, history)
+    if mngr.latest_step() != len(history):
+      checkpoints.save(mngr, len(history), state, history)
+  finally:
+    bar.close()
+    writer.close()
+
+  rows = test_predictions(state, use_best=keep_best)
+  return _write_results(workdir, config, exp, rows, history, keep_best)
+
+
+def _write_results(workdir, config, exp, rows, history, keep_best) -> dict:
+  clips, folds = exp.clips, exp.folds
+  class_names = list(clips.class_names)
+  table = {"sample_id": [], "dataset": [], "subject": [], "fold": [], "label": [], "prediction": []}
+  lines = []
+  for lane, i, logits in rows:
+    probs = _softmax(logits)
+    fold_name = folds.names[exp.fold_ids[lane]]
+    pred = int(np.argmax(logits))
+    for key, value in (("sample_id", clips.uid[i]), ("dataset", clips.dataset[i]),
+                       ("subject", clips.subject[i]), ("fold", fold_name),
+                       ("label", int(clips.label[i])), ("prediction", pred)):
+      table[key].append(value)
+    lines.append([clips.uid[i], clips.dataset[i], clips.subject[i], fold_name,
+                  class_names[clips.label[i]], class_names[pred]] + [f"{q:.6f}" for q in probs])
+  report = metrics_lib.evaluation_report(table, len(class_names), class_names)
+  selection = ("best inner-validation epoch per fold" if keep_best else "last epoch")
+  result = {"report": report, "model_selection": selection, "warnings": exp.warnings,
+            "skipped_samples": len(clips.dropped), "folds_trained": len(exp.fold_ids),
+            "history": history}
+
+  with tempfile.NamedTemporaryFile("w", dir=workdir, delete=False, suffix=".tmp",
+                                   newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["sample_id", "dataset", "subject", "fold", "label", "prediction"] +
+                    [f"p_{c}" for c in class_names])
+    writer.writerows(lines)
+  os.replace(f.name, workdir / "predictions.csv")
+  title = (f"{config.model.name} | {','.join(config.data.datasets)} | {config.protocol.name} | "
+           f"UAR {report['pooled']['uar']:.3f} UF1 {report['pooled']['uf1']:.3f}")
+  analyze.plot_confusion(np.asarray(report["pooled"]["confusion"]), class_names,
+                         workdir / "confusion_matrix.png", title)
+  analyze.plot_curves(history, workdir / "training_curves.png", title)
+  _write_atomic(workdir / "metrics.json", json.dumps(result, indent=1))
+  print(metrics_lib.format_result_table(report))
+  for w in exp.warnings:
+    print(f"warning: {w}")
+  return report

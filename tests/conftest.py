@@ -1,0 +1,21 @@
+"""Test setup: 8 fake CPU devices (multi-device code runs on CPU), a tiny built synthetic_me."""
+
+import os
+
+# Must be set before JAX initialises its backend.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+  """synthetic_me/micro_tiny built once into a temporary TFDS data dir."""
+  import tensorflow_datasets as tfds
+  import tfds_builders.synthetic_me  # noqa: F401
+
+  data_dir = tmp_path_factory.mktemp("tfds")
+  tfds.builder("synthetic_me/micro_tiny", data_dir=str(data_dir)).download_and_prepare()
+  return str(data_dir)
