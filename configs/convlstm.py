@@ -69,6 +69,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = 1                    # devices per fold row; the rest of the devices split folds
+  c.mesh.num_devices = 0             # 0: all devices
 
   c.checkpoint_every_epochs = 1
   c.log_every_steps = 5

@@ -93,3 +93,23 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
 def abstract_with_sharding(tree: Any, sharding) -> Any:
   return jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def load_for_analysis(workdir: pathlib.Path, epoch: int | None = None):
+  """(epoch, state as a nested dict of numpy arrays, history) of a workdir's checkpoint.
+
+  Needs no model or config: the fold-stacked tree comes back as stored (leading fold axis,
+  padded lanes included), restored onto the host.
+  """
+  mngr = manager(pathlib.Path(workdir))
+  epoch = mngr.latest_step() if epoch is None else epoch
+  if epoch is None:
+    raise FileNotFoundError(f"No checkpoint in {pathlib.Path(workdir) / 'checkpoints'}")
+  metadata = mngr.item_metadata(epoch)["state"]
+  cpu = jax.sharding.SingleDeviceSharding(jax.local_devices(backend="cpu")[0])
+  target = jax.tree_util.tree_map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=cpu), metadata)
+  restored = mngr.restore(epoch, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(target), history=ocp.args.JsonRestore()))
+  state = jax.tree_util.tree_map(lambda x: jax.device_get(x), restored["state"])
+  return epoch, state, list(restored["history"])

@@ -1,20 +1,20 @@
-"""Classification metrics of micro-expression recognition, pooled (MEGC) and per fold/dataset/subject.
+"""Micro-expression recognition metrics: pooled over folds (MEGC), per fold/dataset/subject.
 
 Conventions (all figures are plain floats, never NaN):
 
 * Predictions are pooled over all folds first (MEGC convention); the confusion matrix has true
   classes in rows and predicted classes in columns.
 * accuracy = correct / total.
-* UAR = mean per-class recall over the classes *present in y_true* (support > 0). This is exactly
-  sklearn's `balanced_accuracy_score`: a class nobody belongs to has no recall to average.
-* UF1 = mean per-class F1 = 2TP / (2TP + FP + FN), TP/FP/FN taken from the pooled confusion matrix,
-  over the classes that are *evaluable*: present in y_true or predicted at least once. A class that
-  is predicted but absent from y_true has F1 = 0 (its false positives count against the model); a
-  class absent from both has F1 = 0/0 and is left out, as in the widely used MEGC2019 evaluation
-  script (its per-class confusion matrix degenerates and the class is skipped). This equals sklearn's
-  `f1_score(average='macro', zero_division=0)` with its default labels (classes in y_true or
-  y_pred), and `f1_score(labels=range(C), average='macro', zero_division=0)` whenever every class is
-  evaluable (always the case for the pooled MEGC composite).
+* UAR = mean per-class recall over the classes *present in y_true* (support > 0). This is
+  exactly sklearn's `balanced_accuracy_score`: a class nobody belongs to has no recall.
+* UF1 = mean per-class F1 = 2TP / (2TP + FP + FN), TP/FP/FN taken from the pooled confusion
+  matrix, over the classes that are *evaluable*: present in y_true or predicted at least once.
+  A class predicted but absent from y_true has F1 = 0 (its false positives count against the
+  model); a class absent from both has F1 = 0/0 and is left out, as in the widely used MEGC2019
+  evaluation script (its per-class confusion matrix degenerates and the class is skipped). This
+  equals sklearn's `f1_score(average='macro', zero_division=0)` with its default labels
+  (classes in y_true or y_pred), and `f1_score(labels=range(C), average='macro',
+  zero_division=0)` whenever every class is evaluable (always so for the pooled MEGC composite).
 * `uf1_all_classes` = the strict (1/C) sum over all C classes with 0 for non-evaluable ones
   (= sklearn `labels=range(C), zero_division=0`); lower than UF1 when a class is missing.
 * `micro_f1` (STRCN, Xia et al. 2019): P = sum TP / sum (TP + FP), R = sum TP / sum (TP + FN),

@@ -2,23 +2,23 @@
 
 Protocols (`FoldSpec.name`), one fold list each:
 
-* `loso`: leave one subject out; one fold per subject. Subjects are keyed by (dataset, subject), so
-  `s01` of SMIC and `sub01` of CASME II never merge and `sub01` of two datasets are two subjects.
-  MEGC2019 CDE = `loso` over the ClipSet selected with `megc2019_mask` (68 folds).
-* `lovo`: leave one video (= one clip) out; one fold per sample. The STRCN variant "5 % of videos per
-  test fold" is `kfold` with `k=20, grouped=False`.
-* `kfold`: stratified k-fold on the label; `grouped=True` keeps every subject on one side of the split.
-* `holdout`: stratified train/test split (`test_fraction`), repeated `repeats` times; repeat r uses a
-  seed derived from (seed, r), so a repeat does not depend on how many others were asked for.
+* `loso`: leave one subject out; one fold per subject. Subjects are keyed by (dataset, subject),
+  so `s01` of SMIC and `sub01` of CASME II never merge and `sub01` of two datasets are two
+  subjects. MEGC2019 CDE = `loso` over the ClipSet selected with `megc2019_mask` (68 folds).
+* `lovo`: leave one video (= one clip) out; one fold per sample. The STRCN variant "5 % of
+  videos per test fold" is `kfold` with `k=20, grouped=False`.
+* `kfold`: stratified k-fold on the label; `grouped=True` keeps each subject on one side.
+* `holdout`: stratified train/test split (`test_fraction`), repeated `repeats` times; repeat r
+  uses a seed derived from (seed, r), so it does not depend on how many repeats were asked for.
 * `cross_dataset`: train on `train_datasets`, test on `test_datasets` (one fold).
 
-Validation inside a fold is carved out of that fold's *training* samples only, so it can never hold a
-test sample (and, in subject-independent protocols, never a test subject):
+Validation inside a fold is carved out of that fold's *training* samples only, so it can never
+hold a test sample (and, in subject-independent protocols, never a test subject):
 `val_subjects=n` moves n whole training subjects (none of which appear in the fold's test set),
 `val_fraction=f` moves a stratified fraction f of the training samples. Default: no validation.
 
-Sample ids in `Folds` are qualified by dataset ("casme2/sub01/EP02_01f") because the clip schema only
-makes them unique within a dataset.
+Sample ids in `Folds` are qualified by dataset ("casme2/sub01/EP02_01f", = `ClipSet.uid`)
+because the clip schema only makes them unique within a dataset.
 """
 
 from __future__ import annotations
@@ -137,11 +137,12 @@ class Folds:
   """
   protocol: str
   names: list[str]
-  train: np.ndarray  # bool [F, N]
-  val: np.ndarray    # bool [F, N]
-  test: np.ndarray   # bool [F, N]
-  sample_ids: np.ndarray  # str [N]
-  subjects: np.ndarray    # str [N]
+  # repr=False: a repr that prints [F, N] masks would drown error messages.
+  train: np.ndarray = dataclasses.field(repr=False)  # bool [F, N]
+  val: np.ndarray = dataclasses.field(repr=False)    # bool [F, N]
+  test: np.ndarray = dataclasses.field(repr=False)   # bool [F, N]
+  sample_ids: np.ndarray = dataclasses.field(repr=False)  # str [N]
+  subjects: np.ndarray = dataclasses.field(repr=False)    # str [N]
   spec: dict = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
@@ -192,12 +193,12 @@ class Folds:
         raise ValueError(f'{where}: empty training set')
 
       test_subjects = set(self.subjects[test])
-      if spec.subject_independent:
-        leaked = (train | val) & np.isin(self.subjects, list(test_subjects))
-        self._raise_if_any(leaked, f'{where}: test subject(s) also in train/val')
       if spec.name == 'loso' and len(test_subjects) != 1:
         raise ValueError(f'{where}: a LOSO test fold must hold exactly one subject, '
                          f'got {sorted(test_subjects)}')
+      if spec.subject_independent:
+        leaked = (train | val) & np.isin(self.subjects, list(test_subjects))
+        self._raise_if_any(leaked, f'{where}: test subject(s) also in train/val')
       if spec.val_subjects:
         # Validation subjects are moved whole: none of their samples stay in train or test.
         val_subjects = list(set(self.subjects[val]))
@@ -229,23 +230,30 @@ class Folds:
     if np.any(view.subject_keys != self.subjects):
       raise ValueError('ClipSet does not match the folds: subjects differ')
 
-  def to_json(self, indent: int | None = 1) -> str:
-    """folds.json: the sample ids of each fold's train/val/test, not only masks."""
+  def to_json(self, sample_ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """The content of folds.json (a JSON-ready dict): each fold's train/val/test sample ids.
+
+    `sample_ids`, when given (e.g. `ClipSet.uid`), must be this Folds' qualified sample ids in
+    order; it guards against writing folds made for another ClipSet.
+    """
+    if sample_ids is not None and list(sample_ids) != self.sample_ids.tolist():
+      raise ValueError('to_json: the given sample ids are not the ones these folds were made for')
     folds = []
     for i, name in enumerate(self.names):
-      folds.append({part: self.sample_ids[getattr(self, part)[i]].tolist()
-                    for part in ('train', 'val', 'test')} | {'name': name})
-    return json.dumps({
+      folds.append({'name': name} | {part: self.sample_ids[getattr(self, part)[i]].tolist()
+                                     for part in ('train', 'val', 'test')})
+    return {
         'protocol': self.protocol,
         'spec': _jsonable(self.spec),
         'sample_ids': self.sample_ids.tolist(),
         'subjects': self.subjects.tolist(),
         'folds': folds,
-    }, indent=indent)
+    }
 
   @classmethod
-  def from_json(cls, text: str) -> Folds:
-    data = json.loads(text)
+  def from_json(cls, data: Mapping[str, Any] | str) -> Folds:
+    """Folds from `to_json()`'s dict or its JSON text; re-validated."""
+    data = json.loads(data) if isinstance(data, str) else data
     sample_ids = np.asarray(data['sample_ids'], dtype=str)
     position = {sample_id: i for i, sample_id in enumerate(data['sample_ids'])}
     masks = {part: np.zeros((len(data['folds']), len(sample_ids)), dtype=bool)
@@ -469,7 +477,9 @@ def _validation_mask(view: _MetaView, spec: FoldSpec, fold_name: str, train: np.
       raise ValueError(f'fold {fold_name!r}: val_fraction={spec.val_fraction} leaves no training '
                        'samples')
     labels = view.label[train_index]
-    stratify = labels if (_can_stratify(labels) and num_val >= len(np.unique(labels))) else None
+    num_classes = len(np.unique(labels))  # sklearn needs >= 1 sample per class on each side
+    stratify = labels if (_can_stratify(labels) and num_val >= num_classes
+                          and len(train_index) - num_val >= num_classes) else None
     _, val_index = model_selection.train_test_split(
         train_index, test_size=num_val, random_state=random_state, stratify=stratify)
     val[val_index] = True
@@ -597,9 +607,9 @@ def megc2019_mask(meta: ClipMetadata, membership: Sequence[MembershipRow], *,
   datasets = set(datasets or MEGC2019_DATASETS)
   index = collections.defaultdict(list)
   meta_labels = np.asarray(meta.label)
-  for i, (dataset, subject, sample_id) in enumerate(
-      zip(np.asarray(meta.dataset, dtype=str).tolist(), np.asarray(meta.subject, dtype=str).tolist(),
-          np.asarray(meta.sample_id, dtype=str).tolist())):
+  columns = [np.asarray(values, dtype=str).tolist()
+             for values in (meta.dataset, meta.subject, meta.sample_id)]
+  for i, (dataset, subject, sample_id) in enumerate(zip(*columns)):
     dataset = MEGC2019_DATASET_ALIASES.get(dataset.lower())
     if dataset is not None:
       index[_megc2019_key(dataset, subject, sample_id.rsplit('/', 1)[-1])].append(i)

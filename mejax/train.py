@@ -50,6 +50,10 @@ class Experiment:
 def prepare(config: ml_collections.ConfigDict) -> Experiment:
   """Loads the data, builds the view and the folds; checks the classes of every fold."""
   clips = clipset_lib.load(config.data.datasets, config.data.data_dir, config.data.label_map)
+  return prepare_clips(clips, config)
+
+
+def prepare_clips(clips: clipset_lib.ClipSet, config: ml_collections.ConfigDict) -> Experiment:
   inputs = views.make_view(clips, config.data.view, num_frames=config.data.num_frames,
                            size=config.data.size, grey=config.data.grey)
   folds = protocols.make_folds(clips, config.protocol)
@@ -143,7 +147,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   clips, folds = exp.clips, exp.folds
   num_classes = clips.num_classes
 
-  mesh = sharding.make_mesh(config.mesh.data)
+  devices = jax.devices()[:config.mesh.num_devices or None]
+  mesh = sharding.make_mesh(config.mesh.data, devices)
   fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
   # Pad the fold axis to fill the mesh; padded lanes repeat the first fold and are discarded.
   lanes = exp.fold_ids + [exp.fold_ids[0]] * (sharding.padded_fold_count(len(exp.fold_ids), mesh)

@@ -42,7 +42,7 @@ def _subject_keys(meta):
 def test_loso_one_fold_per_dataset_subject():
   meta = _synthetic_meta()
   folds = protocols.make_folds(meta, {'name': 'loso'})
-  assert folds.num_folds == 12
+  assert folds.num_folds == 11
   # Natural order: '6' < '7' < '10'; 'sub01' of casme2 and samm are two folds.
   assert folds.names[:5] == ['loso:casme2/sub01', 'loso:casme2/sub02', 'loso:casme2/sub03',
                              'loso:casme2/sub04', 'loso:samm/6']
@@ -217,10 +217,14 @@ def test_folds_are_frozen_and_json_round_trips():
   folds = protocols.make_folds(meta, name='kfold', grouped=True, k=3, val_subjects=1, seed=4)
   with pytest.raises(ValueError):
     folds.test[0, 0] = not folds.test[0, 0]
-  text = folds.to_json()
+  uid = [f'{d}/{s}' for d, s in zip(meta.dataset, meta.sample_id)]  # ClipSet.uid
+  text = json.dumps(folds.to_json(uid), indent=1)
   data = json.loads(text)
   assert data['folds'][0]['test'] == folds.sample_ids[folds.test[0]].tolist()
   assert data['spec']['val_subjects'] == 1
+  with pytest.raises(ValueError, match='not the ones'):
+    folds.to_json(uid[::-1])
+  assert protocols.Folds.from_json(data).names == folds.names
   restored = protocols.Folds.from_json(text)
   assert restored.names == folds.names and restored.protocol == 'kfold'
   for field in ('train', 'val', 'test', 'sample_ids', 'subjects'):

@@ -208,11 +208,20 @@ class _Painter:
 
   def paint(self, mask: np.ndarray, colour, opacity: float = 1.0, blur: float = 0.0):
     """Blends `colour` (RGB or per-pixel array) into the canvas where `mask` is set."""
-    alpha = mask.astype(np.float32) * (opacity / 255.0)
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+      return
+    margin = int(np.ceil(3.0 * blur * self.scale)) + 1  # room for the blurred edge
+    x0, y0 = max(x - margin, 0), max(y - margin, 0)
+    x1, y1 = min(x + w + margin, self.size), min(y + h + margin, self.size)
+    alpha = mask[y0:y1, x0:x1].astype(np.float32) * (opacity / 255.0)
     if blur > 0:
       alpha = cv2.GaussianBlur(alpha, (0, 0), blur * self.scale)
     colour = np.asarray(colour, np.float32)
-    self.canvas += alpha[..., None] * (colour - self.canvas)
+    if colour.ndim == 3:
+      colour = colour[y0:y1, x0:x1]
+    region = self.canvas[y0:y1, x0:x1]
+    region += alpha[..., None] * (colour - region)
 
   def multiply(self, factor: np.ndarray, mask: np.ndarray | None = None):
     """Multiplies the canvas by a per-pixel factor (shading, texture), optionally masked."""

@@ -1,0 +1,241 @@
+"""End-to-end training on synthetic_me/micro_tiny: outputs, invariants, resume and bad input.
+
+Every run here is a real `train_and_evaluate` on a tiny width and clip size, on 8 fake CPU devices.
+"""
+
+import csv
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from mejax import checkpoints
+from mejax import steps
+from mejax import train
+from mejax.data import clipset as clipset_lib
+from mejax.data import labels as labels_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(preset="smoke"):
+  spec = importlib.util.spec_from_file_location("convlstm_config", REPO / "configs/convlstm.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(preset)
+
+
+def tiny_config(data_dir, **overrides):
+  c = load_config("smoke")
+  c.data.datasets = ("synthetic_me/micro_tiny",)
+  c.data.data_dir = data_dir
+  c.data.size = 16
+  c.data.num_frames = 4
+  c.model.width_multiplier = 1 / 32
+  c.train.batch_size = 4
+  c.train.num_epochs = 2
+  c.train.steps_per_epoch = 2
+  c.eval.every_epochs = 1
+  c.eval.batch_size = 8
+  c.progress = False
+  for dotted, value in overrides.items():
+    node = c
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return c
+
+
+def read_predictions(workdir):
+  with open(pathlib.Path(workdir) / "predictions.csv") as f:
+    return {row["sample_id"]: row for row in csv.DictReader(f)}
+
+
+def probabilities(rows, fold=None):
+  return {k: np.asarray([float(v) for c, v in r.items() if c.startswith("p_")])
+          for k, r in rows.items() if fold is None or r["fold"] == fold}
+
+
+@pytest.fixture(scope="module")
+def reference_run(tiny_data_dir, tmp_path_factory):
+  """One uninterrupted run that several tests compare against."""
+  workdir = tmp_path_factory.mktemp("reference")
+  config = tiny_config(tiny_data_dir, **{"train.num_epochs": 3})
+  report = train.train_and_evaluate(config, str(workdir))
+  return config, workdir, report
+
+
+def test_run_writes_every_output(reference_run):
+  config, workdir, report = reference_run
+  for name in ("config.json", "folds.json", "skipped_samples.json", "predictions.csv",
+               "metrics.json", "confusion_matrix.png", "training_curves.png"):
+    assert (workdir / name).exists(), name
+  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  folds = json.loads((workdir / "folds.json").read_text())
+  rows = read_predictions(workdir)
+  # LOSO: every clip is tested exactly once, by the fold of its own subject.
+  test_ids = [s for fold in folds["folds"] for s in fold["test"]]
+  assert sorted(test_ids) == sorted(rows)
+  for row in rows.values():
+    assert row["fold"].endswith(row["subject"])
+    p = [float(v) for c, v in row.items() if c.startswith("p_")]
+    assert abs(sum(p) - 1) < 1e-4 and len(p) == 3
+  result = json.loads((workdir / "metrics.json").read_text())
+  assert [h["epoch"] for h in result["history"]] == [1, 2, 3]
+  assert result["model_selection"] == "last epoch"
+  pooled = result["report"]["pooled"]
+  labels = np.asarray([r["label"] for r in rows.values()])
+  preds = np.asarray([r["prediction"] for r in rows.values()])
+  assert pooled["accuracy"] == pytest.approx(float(np.mean(labels == preds)))
+  assert report["pooled"]["uar"] == pooled["uar"]
+
+
+def test_same_config_and_seed_give_the_same_metrics(reference_run, tmp_path):
+  config, workdir, report = reference_run
+  again = train.train_and_evaluate(config, str(tmp_path / "again"))
+  assert json.dumps(again, sort_keys=True) == json.dumps(report, sort_keys=True)
+  assert read_predictions(tmp_path / "again") == read_predictions(workdir)
+
+
+def test_fold_trained_alone_equals_fold_in_the_sweep(reference_run, tmp_path):
+  config, workdir, _ = reference_run
+  fold_index = 2
+  alone = tiny_config(config.data.data_dir, **{"train.num_epochs": 3,
+                                              "train.only_folds": (fold_index,)})
+  train.train_and_evaluate(alone, str(tmp_path / "alone"))
+  fold_name = json.loads((workdir / "folds.json").read_text())["folds"][fold_index]["name"]
+  swept = probabilities(read_predictions(workdir), fold_name)
+  single = probabilities(read_predictions(tmp_path / "alone"))
+  assert swept.keys() == single.keys() and swept
+  for k in swept:
+    np.testing.assert_allclose(single[k], swept[k], atol=1e-4)
+
+
+def test_one_device_and_data_parallel_meshes_match_eight_devices(reference_run, tmp_path):
+  assert jax.device_count() == 8
+  config, workdir, _ = reference_run
+  reference = probabilities(read_predictions(workdir))
+  for name, overrides in (("one_device", {"mesh.num_devices": 1}),
+                          ("data_parallel", {"mesh.data": 2})):
+    c = tiny_config(config.data.data_dir, **{"train.num_epochs": 3, **overrides})
+    train.train_and_evaluate(c, str(tmp_path / name))
+    other = probabilities(read_predictions(tmp_path / name))
+    for k in reference:
+      np.testing.assert_allclose(other[k], reference[k], atol=1e-4, err_msg=name)
+
+
+def test_killed_run_resumes_to_the_same_metrics(reference_run, tmp_path, monkeypatch):
+  config, workdir, report = reference_run
+  make_train_step = steps.make_train_step
+  calls = {"n": 0}
+
+  def dying_make_train_step(*args, **kwargs):
+    step = make_train_step(*args, **kwargs)
+
+    def counted(*a):
+      calls["n"] += 1
+      if calls["n"] == 4:  # second step of epoch 2: epoch 1 is checkpointed
+        raise KeyboardInterrupt("killed")
+      return step(*a)
+    return counted
+
+  monkeypatch.setattr(steps, "make_train_step", dying_make_train_step)
+  with pytest.raises(KeyboardInterrupt):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run" / "metrics.json").exists()
+  assert checkpoints.manager(tmp_path / "run").latest_step() == 1
+  monkeypatch.setattr(steps, "make_train_step", make_train_step)
+  resumed = train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert json.dumps(resumed, sort_keys=True) == json.dumps(report, sort_keys=True)
+  history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
+  assert history == json.loads((workdir / "metrics.json").read_text())["history"]
+
+
+def test_held_out_subject_contributes_nothing_to_its_fold(tiny_data_dir, tmp_path, monkeypatch):
+  """Scrambling the test subject's frames and labels leaves its fold's training bit-identical,
+  with inner validation, reduce-on-plateau and early stopping switched on."""
+  overrides = {"protocol.val_subjects": 1, "train.plateau_patience": 1,
+               "train.early_stopping_patience": 2, "train.num_epochs": 3}
+  fold_index = 1
+  train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "clean"))
+
+  prepare_clips = train.prepare_clips
+
+  def scrambled(clips, config):
+    exp = prepare_clips(clips, config)
+    test = exp.folds.test[fold_index]
+    rng = np.random.default_rng(0)
+    exp.inputs[test] = rng.integers(0, 256, exp.inputs[test].shape, dtype=np.uint8)
+    exp.clips.label[test] = (exp.clips.label[test] + 1) % exp.clips.num_classes
+    return exp
+
+  monkeypatch.setattr(train, "prepare_clips", scrambled)
+  train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "scrambled"))
+  _, clean, _ = checkpoints.load_for_analysis(tmp_path / "clean")
+  _, dirty, _ = checkpoints.load_for_analysis(tmp_path / "scrambled")
+  lane = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[fold_index], tree)
+  for key in ("params", "batch_stats", "best_params", "lr_scale", "best_val_loss", "stopped"):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, lane(clean[key]), lane(dirty[key]))
+  # ...while another fold, which trains on those clips, does change.
+  other = lambda tree: np.asarray(jax.tree_util.tree_leaves(tree)[0])[0]
+  assert not np.array_equal(other(clean["params"]), other(dirty["params"]))
+
+
+def test_missing_class_in_a_fold_is_named_in_a_warning():
+  lmap = labels_lib.get_label_map("megc2019")
+  records = []
+  for s, emotions in (("a", ["happiness", "disgust"]), ("b", ["happiness", "disgust"]),
+                      ("c", ["surprise", "disgust"])):
+    for i, e in enumerate(emotions):
+      frames = np.zeros((6, 8, 8, 3), np.uint8)
+      records.append({"sample_id": f"{s}{i}", "dataset": "toy", "subject": s, "emotion": e,
+                      "action_units": "", "objective_class": 0, "fps": 30.0, "onset": 0,
+                      "apex": 3, "offset": 5, "source_frames": np.arange(6), "frames": frames})
+  clips = clipset_lib.from_records(records, lmap)
+  config = tiny_config("unused")
+  exp = train.prepare_clips(clips, config)
+  assert exp.warnings == ["Fold loso:toy/c has no training sample of class 'surprise': it gets "
+                          "zero sampling and loss weight"]
+
+
+def test_bad_input_is_refused_with_a_clear_message(tiny_data_dir, reference_run, tmp_path):
+  config, workdir, _ = reference_run
+  with pytest.raises(ValueError, match="Unknown model 'resnet9000'.*model.name"):
+    train.train_and_evaluate(tiny_config(tiny_data_dir, **{"model.name": "resnet9000"}),
+                             str(tmp_path / "a"))
+  with pytest.raises(FileNotFoundError, match="synthetic_me/micro.*never built"):
+    train.train_and_evaluate(tiny_config(str(tmp_path / "empty"),
+                                         **{"data.datasets": ("synthetic_me/micro",)}),
+                             str(tmp_path / "b"))
+  with pytest.raises(ValueError, match="Unknown dataset 'no_such_set'"):
+    train.train_and_evaluate(tiny_config(tiny_data_dir, **{"data.datasets": ("no_such_set",)}),
+                             str(tmp_path / "c"))
+  before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+  with pytest.raises(ValueError, match="different experiment.*train.learning_rate"):
+    train.train_and_evaluate(tiny_config(tiny_data_dir, **{"train.num_epochs": 3,
+                                                            "train.learning_rate": 0.5}),
+                             str(workdir))
+  assert {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()} == before
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_earlier_results(tiny_data_dir, tmp_path):
+  config = tiny_config(tiny_data_dir, **{"train.learning_rate": 1e38})
+  with pytest.raises(FloatingPointError, match="Non-finite training loss in epoch"):
+    train.train_and_evaluate(config, str(tmp_path / "nan"))
+  assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+def test_command_line_refuses_unknown_config_keys(tmp_path):
+  result = subprocess.run(
+      [sys.executable, "-m", "mejax.main", "--config", str(REPO / "configs/convlstm.py:smoke"),
+       "--workdir", str(tmp_path / "w"), "--config.train.no_such_key=1"],
+      capture_output=True, text=True, cwd=REPO, timeout=300)
+  assert result.returncode != 0
+  assert "no_such_key" in result.stderr
+  assert not (tmp_path / "w").exists()
