@@ -7,7 +7,8 @@ Presets (the part after ':'):
   (none)  paper widths (R3D-18 + ConvLSTM F=101, ~37.6 M parameters), 12x64x64 RGB clips,
           batch 64, Adam 1e-3 (the paper's micro fine-tuning rate), class-weighted sampling and
           loss, flip + 8 degree rotation, fixed epochs, last state evaluated.
-  smoke   the same code path sized for a 2-core CPU: width x1/16, 32x32 clips.
+  smoke   the same code path sized for a 2-core CPU: width x1/16, 32x32 clips, 3D convs lowered
+          as 2D convs and folds looped (both measured faster on XLA:CPU).
   paper   the paper's schedule: inner validation of 2 training subjects per fold drives
           reduce-on-plateau (patience 5) and early stopping (patience 8), best state restored.
 """
@@ -45,6 +46,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.name = "convlstm_ae"
   c.model.width_multiplier = 1.0
   c.model.peephole = False
+  c.model.conv_lowering = "xla"      # 'frames2d': 3D convs as 2D convs, ~8x faster on XLA:CPU
 
   c.train = ml_collections.ConfigDict()
   c.train.num_epochs = 50
@@ -79,6 +81,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     pass
   elif arg == "smoke":
     c.model.width_multiplier = 1 / 16
+    c.model.conv_lowering = "frames2d"
+    c.train.fold_strategy = "map"
     c.data.size = 32
     c.train.num_epochs = 20
     c.train.batch_size = 16

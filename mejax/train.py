@@ -167,8 +167,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   labels = jax.device_put(clips.label.astype(np.int32), repl)
 
   model = models.get_model(config.model.name, num_classes=num_classes,
-                           width_multiplier=config.model.width_multiplier,
-                           peephole=config.model.peephole)
+                           **{k: v for k, v in config.model.items() if k != "name"})
   tx = optax.adam(config.train.learning_rate)
   has_val = bool(val_mask.any())
   plateau = ((config.train.plateau_patience, config.train.plateau_factor,

@@ -1,0 +1,35 @@
+"""Model registry: a plain dict from model name to constructor (one file per model family).
+
+    model = get_model('convlstm_ae', num_classes=3, width_multiplier=1 / 16)
+    variables = model.init({'params': key}, clips, train=False)
+
+Every model takes (N, T, H, W, C) float32 clips and `train`, and keeps BatchNorm statistics (if
+any) in the `batch_stats` collection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from mejax.models import convlstm, r3d
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    'r3d18': r3d.R3D18,
+    'convlstm_ae': convlstm.ConvLSTMAutoencoder,
+}
+
+
+def get_model(name: str, **kwargs: Any) -> nn.Module:
+  """The model registered as `name`, constructed with `kwargs` (its attributes)."""
+  if name not in MODELS:
+    raise ValueError(f'Unknown model {name!r}; known models: {", ".join(sorted(MODELS))}')
+  module_class = getattr(MODELS[name], 'func', MODELS[name])  # unwrap functools.partial
+  known = {f.name for f in dataclasses.fields(module_class)} - {'parent', 'name'}
+  unknown = sorted(set(kwargs) - known)
+  if unknown:
+    raise ValueError(f'Model {name!r} has no attribute(s) {unknown} (config keys model.*); '
+                     f'its attributes: {sorted(known)}')
+  return MODELS[name](**kwargs)

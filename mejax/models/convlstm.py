@@ -172,6 +172,7 @@ class ConvLSTMAutoencoder(nn.Module):
     width_multiplier: scales the backbone widths and F (small CPU presets).
     peephole: add the paper's Hadamard peephole terms (see the module docstring).
     dtype: computation dtype; parameters are float32, logits float32.
+    conv_lowering: how the backbone's 3D convolutions reach XLA ('xla', 'frames2d').
   Parameter tree: `backbone` (R3D-18, no fc; load Kinetics weights with
   `mejax.models.convert.with_torchvision_backbone`), `autoencoder`, `head`.
   """
@@ -180,6 +181,7 @@ class ConvLSTMAutoencoder(nn.Module):
   width_multiplier: float = 1.0
   peephole: bool = False
   dtype: Any = jnp.float32
+  conv_lowering: str = 'xla'
 
   @property
   def features(self) -> int:
@@ -189,7 +191,7 @@ class ConvLSTMAutoencoder(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     x = r3d.R3D18(num_classes=None, width_multiplier=self.width_multiplier, dtype=self.dtype,
-                  name='backbone')(x, train=train)
+                  conv_lowering=self.conv_lowering, name='backbone')(x, train=train)
     x = ConvLSTMEncoderDecoder(self.features, peephole=self.peephole, dtype=self.dtype,
                                name='autoencoder')(x)
     x = nn.Conv(self.num_classes, (1, 3, 3), padding=((0, 0), (1, 1), (1, 1)), dtype=self.dtype,

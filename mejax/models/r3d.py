@@ -36,6 +36,8 @@ from typing import Any, Callable, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mejax.models import conv3d
+
 ModuleDef = Callable[..., nn.Module]
 
 STAGE_WIDTHS = (64, 128, 256, 512)
@@ -128,16 +130,18 @@ class ResNet3D(nn.Module):
     num_classes: size of the Dense head; None returns the last stage's feature map unpooled.
     width_multiplier: scales the widths 64/128/256/512 (see `scaled_width`).
     dtype: computation dtype; parameters are float32.
+    conv_lowering: how 3D convolutions reach XLA ('xla' or 'frames2d'; see `conv3d`).
   """
   stage_sizes: Sequence[int]
   num_classes: int | None = 400
   width_multiplier: float = 1.0
   dtype: Any = jnp.float32
+  conv_lowering: str = 'xla'
 
   @nn.compact
   def __call__(self, x, train: bool):
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype,
-                             kernel_init=conv_kernel_init)
+    conv = functools.partial(conv3d.Conv3D, use_bias=False, dtype=self.dtype,
+                             kernel_init=conv_kernel_init, lowering=self.conv_lowering)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
                              epsilon=1e-5, dtype=self.dtype)
     widths = [scaled_width(width, self.width_multiplier) for width in STAGE_WIDTHS]

@@ -39,7 +39,7 @@ __all__ = ["Expression", "Identity", "LANDMARK_NAMES", "Nuisance", "RenderedClip
            "au_motion_field", "expression_profile", "render_clip", "render_face",
            "sample_identity"]
 
-_INVERSE_ITERATIONS = 2  # fixed-point refinements of the inverse warp (exact to ~|grad m|^3)
+_INVERSE_ITERATIONS = 4  # fixed-point refinements of the inverse warp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +86,13 @@ def render_clip(identity: Identity, expression: Expression | None, n_frames: int
 
   ref_marks = np.stack(list(identity.landmarks().values()))
   if expression is None:
-    profile, field, motion_at_marks = np.zeros(n_frames), None, None
+    profile, apex_inverse, motion_at_marks = np.zeros(n_frames), None, None
   else:
     # Expression intensity per frame in pixels of this size.
     profile = expression_profile(n_frames, expression.onset, expression.apex, expression.offset,
                                  expression.release) * expression.amplitude_px * scale
     field = au_motion_field(identity, expression.aus, size, expression.intensities)
+    apex_inverse = _inverse_motion(field, profile.max()) if profile.max() > 0 else None
     motion_at_marks = motion.au_motion_at(identity, expression.aus, ref_marks,
                                           expression.intensities)
 
@@ -108,16 +109,20 @@ def render_clip(identity: Identity, expression: Expression | None, n_frames: int
   for i, t in enumerate(indices):
     pose = _head_pose(track, t, centre, scale)
     # Output pixel -> neutral-face coordinates: undo the head pose, then the AU motion.
-    source = _apply_affine(_invert_affine(pose), pixels)
+    source = cv2.transform(pixels, _invert_affine(pose).astype(np.float32))
     if profile[t] != 0.0:
-      source = source - _inverse_motion(field, source, profile[t])
+      # The inverse motion scales with intensity up to O(|grad m|^2) terms (exact at apex).
+      inverse = _sample(apex_inverse, source)
+      source -= np.float32(profile[t] / profile.max()) * inverse
     base = open_face
     if track.blink[t] > 0:
       base = open_face + np.float32(track.blink[t]) * (closed_face - open_face)
     image = cv2.remap(base, source, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     image = image.reshape(size, size, -1)
-    illumination = track.gain[t] * (1.0 + relative @ track.gradient[t].astype(np.float32))
-    image = image * illumination[..., None].astype(np.float32)
+    gx, gy = track.gradient[t]
+    illumination = np.float32(track.gain[t]) * (
+        1.0 + np.float32(gx) * relative[..., 0] + np.float32(gy) * relative[..., 1])
+    image *= illumination[..., None]
     noise_rng = np.random.default_rng([track.noise_seed, int(t)])
     image += np.float32(track.noise_std) * noise_rng.standard_normal(image.shape, np.float32)
     frames[i] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -154,11 +159,18 @@ def _apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
   return points @ affine[:, :2].T + affine[:, 2]
 
 
-def _inverse_motion(field: np.ndarray, points: np.ndarray, amount: float) -> np.ndarray:
-  """Displacement u with u = amount * field(points - u): where the tissue now at `points` was."""
-  def sample(at):
-    return cv2.remap(field, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-  u = np.float32(amount) * sample(points)
+def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+  """Bilinear samples of `image` at float32 points (H, W, 2)."""
+  return cv2.remap(image, points, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _inverse_motion(field: np.ndarray, amount: float) -> np.ndarray:
+  """Displacement u(x) = amount * field(x - u(x)) on the pixel grid: the tissue now at x came
+  from x - u(x). Solved by fixed-point iteration (the fields are smooth, |grad| < 1)."""
+  size = field.shape[0]
+  grid = np.stack(np.meshgrid(np.arange(size, dtype=np.float32),
+                              np.arange(size, dtype=np.float32)), -1)
+  u = np.float32(amount) * field
   for _ in range(_INVERSE_ITERATIONS):
-    u = np.float32(amount) * sample(points - u)
+    u = np.float32(amount) * _sample(field, grid - u)
   return u
