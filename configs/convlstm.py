@@ -63,7 +63,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.early_stopping_patience = 0  # 0 = off; needs an inner validation set
   c.train.restore_best = True        # with early stopping: evaluate the best-validation state
   c.train.only_folds = ()            # train a subset of the folds (e.g. (3,)), by fold index
-  c.train.fold_strategy = "vmap"     # 'vmap' (grouped convolutions) or 'map' (loop over folds)
+  c.train.fold_strategy = "vmap"     # 'vmap' | 'map' | 'loop' (see mejax.steps._over_folds)
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_epochs = 5            # test metrics for the curves only; never used for decisions
@@ -82,7 +82,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   elif arg == "smoke":
     c.model.width_multiplier = 1 / 16
     c.model.conv_lowering = "frames2d"
-    c.train.fold_strategy = "map"
+    c.train.fold_strategy = "loop"
     c.data.size = 32
     c.train.num_epochs = 20
     c.train.batch_size = 16

@@ -423,3 +423,33 @@ def test_r3d18_equals_torchvision_given_the_same_weights():
     expected = reference(torch.from_numpy(clips.transpose(0, 4, 1, 2, 3).copy())).numpy()
   logits = r3d.R3D18().apply(variables, clips, train=False)
   np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize('kernel,strides,padding', [
+    ((3, 3, 3), (1, 1, 1), ((1, 1), (1, 1), (1, 1))),
+    ((3, 3, 3), (2, 2, 2), ((1, 1), (1, 1), (1, 1))),
+    ((3, 7, 7), (1, 2, 2), ((1, 1), (3, 3), (3, 3))),
+    ((1, 1, 1), (2, 2, 2), ((0, 0), (0, 0), (0, 0))),
+])
+def test_frames2d_lowering_equals_xla_conv3d(kernel, strides, padding):
+  from mejax.models import conv3d
+  x = np.random.default_rng(0).normal(size=(2, 6, 9, 9, 3)).astype(np.float32)
+  layers = {low: conv3d.Conv3D(5, kernel, strides, padding, lowering=low)
+            for low in conv3d.LOWERINGS}
+  params = layers['xla'].init(jax.random.key(0), x)
+  outputs, grads = {}, {}
+  for low, layer in layers.items():
+    outputs[low] = layer.apply(params, x)
+    grads[low] = jax.grad(lambda p, v: (layer.apply(p, v) ** 2).sum(), argnums=(0, 1))(params, x)
+  np.testing.assert_allclose(outputs['frames2d'], outputs['xla'], rtol=1e-5, atol=1e-5)
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4),
+                         grads['frames2d'], grads['xla'])
+
+
+def test_model_outputs_do_not_depend_on_the_conv_lowering():
+  x = np.random.default_rng(1).normal(size=(2, 4, 16, 16, 3)).astype(np.float32)
+  xla = models.get_model('convlstm_ae', width_multiplier=1 / 16)
+  frames2d = models.get_model('convlstm_ae', width_multiplier=1 / 16, conv_lowering='frames2d')
+  variables = jax.jit(lambda k: xla.init(k, x, train=False))(jax.random.key(0, impl='unsafe_rbg'))
+  np.testing.assert_allclose(frames2d.apply(variables, x, train=False),
+                             xla.apply(variables, x, train=False), rtol=1e-4, atol=1e-5)

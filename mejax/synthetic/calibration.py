@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from mejax.synthetic import generate
 
@@ -42,12 +43,14 @@ def loso_logreg_uar(features: np.ndarray, labels: Sequence[int], subjects: Seque
   features = np.asarray(features, np.float64).reshape(len(features), -1)
   labels, subjects = np.asarray(labels), np.asarray(subjects)
   predictions = np.empty_like(labels)
-  for subject in np.unique(subjects):
-    test = subjects == subject
-    scaler = StandardScaler().fit(features[~test])
-    model = LogisticRegression(C=C, max_iter=3000)
-    model.fit(scaler.transform(features[~test]), labels[~test])
-    predictions[test] = model.predict(scaler.transform(features[test]))
+  # One BLAS thread: these small problems run >10x slower when the thread pools oversubscribe.
+  with threadpool_limits(1):
+    for subject in np.unique(subjects):
+      test = subjects == subject
+      scaler = StandardScaler().fit(features[~test])
+      model = LogisticRegression(C=C, max_iter=3000)
+      model.fit(scaler.transform(features[~test]), labels[~test])
+      predictions[test] = model.predict(scaler.transform(features[test]))
   return float(balanced_accuracy_score(labels, predictions))
 
 
