@@ -42,6 +42,7 @@ def tiny_config(data_dir, **overrides):
   c.train.steps_per_epoch = 2
   c.eval.every_epochs = 1
   c.eval.batch_size = 8
+  c.train.fold_strategy = "vmap"  # the multi-device path; 'loop' is single-device
   c.progress = False
   for dotted, value in overrides.items():
     node = c
@@ -117,12 +118,14 @@ def test_fold_trained_alone_equals_fold_in_the_sweep(reference_run, tmp_path):
     np.testing.assert_allclose(single[k], swept[k], atol=1e-4)
 
 
-def test_one_device_and_data_parallel_meshes_match_eight_devices(reference_run, tmp_path):
+def test_meshes_and_fold_strategies_give_the_same_results(reference_run, tmp_path):
   assert jax.device_count() == 8
   config, workdir, _ = reference_run
   reference = probabilities(read_predictions(workdir))
   for name, overrides in (("one_device", {"mesh.num_devices": 1}),
-                          ("data_parallel", {"mesh.data": 2})):
+                          ("data_parallel", {"mesh.data": 2}),
+                          ("loop_one_device", {"mesh.num_devices": 1,
+                                               "train.fold_strategy": "loop"})):
     c = tiny_config(config.data.data_dir, **{"train.num_epochs": 3, **overrides})
     train.train_and_evaluate(c, str(tmp_path / name))
     other = probabilities(read_predictions(tmp_path / name))

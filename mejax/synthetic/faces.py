@@ -293,7 +293,8 @@ def _paint_face(p: _Painter, idn: Identity, eyes_closed: bool):
     cheek = marks[f"cheek_{side}"]
     p.paint(p.ellipse_mask(cheek + (sign * 2.0, 4.0), (7.0, 5.0)), idn.lips, opacity=0.18, blur=3.0)
     wing, corner = marks[f"nose_wing_{side}"], marks[f"mouth_corner_{side}"]
-    fold = _quadratic(wing + (sign * 1.5, 0.5), wing + (sign * 6.0, 7.0), corner + (sign * 3.5, 2.0))
+    fold = _quadratic(wing + (sign * 1.5, 0.5), wing + (sign * 6.0, 7.0),
+                      corner + (sign * 3.5, 2.0))
     p.paint(p.line_mask(fold, 1.2), shadow, opacity=idn.fold_strength, blur=0.7)
     bridge = _quadratic(marks["nose_root"] + (sign * 3.5, 0), marks["nose_root"] + (sign * 3.0, 9),
                         wing + (-sign * 1.0, -4.0))
@@ -324,7 +325,8 @@ def _paint_face(p: _Painter, idn: Identity, eyes_closed: bool):
       p.paint(sclera, (236, 232, 226))
       iris_mask = np.minimum(sclera, p.ellipse_mask(eye + (0, 0.3), (h * 1.05, h * 1.05)))
       p.paint(iris_mask, idn.iris)
-      p.paint(np.minimum(sclera, p.ellipse_mask(eye + (0, 0.3), (h * 0.45, h * 0.45))), (12, 10, 10))
+      pupil = np.minimum(sclera, p.ellipse_mask(eye + (0, 0.3), (h * 0.45, h * 0.45)))
+      p.paint(pupil, (12, 10, 10))
       p.paint(p.ellipse_mask(eye + (-0.6, -0.5), (0.6, 0.6)), (250, 250, 250), opacity=0.8)
       p.paint(p.line_mask(upper, 1.1), (30, 22, 20))
       p.paint(p.line_mask(lower, 0.5), shadow, opacity=0.7)
@@ -344,9 +346,10 @@ def _paint_face(p: _Painter, idn: Identity, eyes_closed: bool):
   # Mouth: lips, dark line between them, shadow under the lower lip.
   left, right = marks["mouth_corner_l"], marks["mouth_corner_r"]
   mouth_y, mw = idn.mouth_y, idn.mouth_half_width
+  cupid = (cx, mouth_y - idn.upper_lip * 0.8)  # centre dip of the upper lip
   upper_outline = np.concatenate([
-      _quadratic(left, (cx - 0.5 * mw, mouth_y - 2.0 * idn.upper_lip), (cx, mouth_y - idn.upper_lip * 0.8)),
-      _quadratic((cx, mouth_y - idn.upper_lip * 0.8), (cx + 0.5 * mw, mouth_y - 2.0 * idn.upper_lip), right),
+      _quadratic(left, (cx - 0.5 * mw, mouth_y - 2.0 * idn.upper_lip), cupid),
+      _quadratic(cupid, (cx + 0.5 * mw, mouth_y - 2.0 * idn.upper_lip), right),
       _quadratic(right, (cx, mouth_y + 0.3), left)])
   lower_outline = np.concatenate([
       _quadratic(left, (cx, mouth_y + 0.3), right),
@@ -370,10 +373,9 @@ def _paint_face(p: _Painter, idn: Identity, eyes_closed: bool):
   # rendering size shows the same texture; it gives flat regions (cheeks, forehead) something
   # for motion to move.
   tex_rng = np.random.default_rng(idn.texture_seed)
-  coarse = cv2.GaussianBlur(tex_rng.standard_normal((REFERENCE_SIZE, REFERENCE_SIZE)).astype(np.float32),
-                            (0, 0), 6.0)
-  fine = cv2.GaussianBlur(tex_rng.standard_normal((REFERENCE_SIZE, REFERENCE_SIZE)).astype(np.float32),
-                          (0, 0), 1.0)
+  shape = (REFERENCE_SIZE, REFERENCE_SIZE)
+  coarse = cv2.GaussianBlur(tex_rng.standard_normal(shape).astype(np.float32), (0, 0), 6.0)
+  fine = cv2.GaussianBlur(tex_rng.standard_normal(shape).astype(np.float32), (0, 0), 1.0)
   texture = 1.0 + 0.05 * coarse / (coarse.std() + 1e-6) + 0.03 * fine / (fine.std() + 1e-6)
   texture = cv2.resize(texture, (p.size, p.size), interpolation=cv2.INTER_CUBIC)
   skin_region = np.maximum(head, hair_back)

@@ -9,7 +9,7 @@ motion of facial tissue in the neutral face's coordinates; `render.py` inverts t
 Public API:
   AU_BLOBS: the AU vocabulary (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 25, 26)
   au_motion_field(identity, aus, size=128, intensities=None) -> float32 (size, size, 2), max norm 1
-  au_motion_at(identity, aus, points, size=128, intensities=None) -> (K, 2) field at given points
+  au_motion_at(identity, aus, points, intensities=None) -> (K, 2) field at reference points
   expression_profile(n_frames, onset, apex, offset, release=True) -> float (n_frames,) in [0, 1]
   Nuisance: blink / head drift and roll / illumination / noise magnitudes, `.scaled(difficulty)`
   sample_nuisance_track(nuisance, n_frames, fps, rng) -> NuisanceTrack (per-frame trajectories)
@@ -24,36 +24,35 @@ import numpy as np
 
 from mejax.synthetic import faces
 
-# One blob: (anchor landmark or None for the face centre line, offset (dx, dy) from it,
-# sigma (sx, sy), direction (vx, vy)), all in 128-px reference units for a face of half-height 55.
-# Blobs of paired structures are written for the image-left side (`_l`, outward = -x) and mirrored.
+# One blob: (anchor landmark, offset (dx, dy) from it, sigma (sx, sy), direction (vx, vy)), in
+# 128-px reference units for a face of half-height 55 (scaled with the face). Paired blobs are
+# written for the image-left side (`_l`, outward = -x) and mirrored to the right side.
 _Blob = tuple[str, tuple[float, float], tuple[float, float], tuple[float, float]]
 
 AU_BLOBS: dict[int, tuple[tuple[bool, _Blob], ...]] = {
-    # (paired, blob). Paired blobs exist on both sides; x components mirror.
-    1: ((True, ("brow_inner_l", (-1.0, -1.0), (4.5, 5.0), (0.0, -1.0))),),   # inner brow raiser
-    2: ((True, ("brow_outer_l", (1.5, -1.0), (5.5, 5.0), (0.0, -1.0))),),    # outer brow raiser
-    4: ((True, ("brow_inner_l", (-2.5, 0.0), (5.5, 4.5), (0.5, 0.85))),),    # brow lowerer (down, in)
-    5: ((True, ("upper_lid_l", (0.0, -0.5), (4.5, 2.2), (0.0, -1.0))),),     # upper lid raiser
-    6: ((True, ("cheek_l", (-1.0, 1.0), (6.5, 5.5), (-0.2, -1.0))),          # cheek raiser
-        (True, ("lower_lid_l", (-2.0, 1.5), (5.0, 2.5), (0.0, -0.6)))),
-    7: ((True, ("lower_lid_l", (0.0, 0.5), (5.0, 2.3), (0.0, -1.0))),        # lid tightener
-        (True, ("upper_lid_l", (0.0, 0.0), (4.5, 2.0), (0.0, 0.4)))),
-    9: ((True, ("nose_wing_l", (1.0, -6.0), (3.5, 5.5), (0.0, -1.0))),       # nose wrinkler
-        (True, ("nose_wing_l", (0.0, 0.0), (3.5, 3.0), (0.0, -0.7))),
-        (True, ("brow_inner_l", (0.0, 1.0), (4.0, 3.5), (0.2, 0.5)))),
-    10: ((True, ("mouth_corner_l", (0.35, -2.5), (6.0, 3.5), (0.0, -1.0))),  # upper lip raiser
-         (True, ("nose_wing_l", (0.0, 1.0), (3.5, 3.0), (0.0, -0.45)))),
-    12: ((True, ("mouth_corner_l", (0.0, 0.0), (5.0, 4.0), (-0.6, -0.8))),   # lip corner puller
-         (True, ("mouth_corner_l", (3.0, -5.0), (6.0, 5.5), (-0.3, -0.4)))),
-    14: ((True, ("mouth_corner_l", (-0.5, 0.0), (3.5, 3.2), (-0.95, 0.05))),),  # dimpler
-    15: ((True, ("mouth_corner_l", (0.0, 1.0), (5.0, 4.5), (-0.1, 1.0))),),   # lip corner depressor
-    17: ((False, ("chin", (0.0, 0.0), (8.0, 5.0), (0.0, -1.0))),             # chin raiser
-         (False, ("lower_lip", (0.0, 0.0), (7.0, 3.0), (0.0, -0.7)))),
-    25: ((False, ("lower_lip", (0.0, 0.5), (8.0, 3.0), (0.0, 0.7))),         # lips part
-         (False, ("upper_lip", (0.0, 0.0), (8.0, 2.5), (0.0, -0.3)))),
-    26: ((False, ("chin", (0.0, -4.0), (14.0, 9.0), (0.0, 1.0))),            # jaw drop
-         (False, ("lower_lip", (0.0, 0.0), (9.0, 3.0), (0.0, 0.9)))),
+    1: ((True, ("brow_inner_l", (-1.0, -1.0), (5.9, 6.5), (0.0, -1.0))),),   # inner brow raiser
+    2: ((True, ("brow_outer_l", (1.5, -1.0), (7.2, 6.5), (0.0, -1.0))),),    # outer brow raiser
+    4: ((True, ("brow_inner_l", (-2.5, 0.0), (7.2, 5.9), (0.5, 0.85))),),    # brow lowerer
+    5: ((True, ("upper_lid_l", (0.0, -0.5), (5.9, 2.9), (0.0, -1.0))),),     # upper lid raiser
+    6: ((True, ("cheek_l", (-1.0, 1.0), (8.5, 7.2), (-0.2, -1.0))),          # cheek raiser
+        (True, ("lower_lid_l", (-2.0, 1.5), (6.5, 3.2), (0.0, -0.6)))),
+    7: ((True, ("lower_lid_l", (0.0, 0.5), (6.5, 3.0), (0.0, -1.0))),        # lid tightener
+        (True, ("upper_lid_l", (0.0, 0.0), (5.9, 2.6), (0.0, 0.4)))),
+    9: ((True, ("nose_wing_l", (1.0, -6.0), (4.5, 7.2), (0.0, -1.0))),       # nose wrinkler
+        (True, ("nose_wing_l", (0.0, 0.0), (4.5, 3.9), (0.0, -0.7))),
+        (True, ("brow_inner_l", (0.0, 1.0), (5.2, 4.5), (0.2, 0.5)))),
+    10: ((True, ("mouth_corner_l", (6.0, -2.0), (7.8, 4.5), (0.0, -1.0))),   # upper lip raiser
+         (True, ("nose_wing_l", (0.0, 1.0), (4.5, 3.9), (0.0, -0.45)))),
+    12: ((True, ("mouth_corner_l", (0.0, 0.0), (6.5, 5.2), (-0.6, -0.8))),   # lip corner puller
+         (True, ("mouth_corner_l", (3.0, -5.0), (7.8, 7.2), (-0.3, -0.4)))),
+    14: ((True, ("mouth_corner_l", (-0.5, 0.0), (4.5, 4.2), (-0.95, 0.05))),),  # dimpler
+    15: ((True, ("mouth_corner_l", (0.0, 1.0), (6.5, 5.9), (-0.1, 1.0))),),   # lip corner depressor
+    17: ((False, ("chin", (0.0, 0.0), (10.4, 6.5), (0.0, -1.0))),             # chin raiser
+         (False, ("lower_lip", (0.0, 0.0), (9.1, 3.9), (0.0, -0.7)))),
+    25: ((False, ("lower_lip", (0.0, 0.5), (10.4, 3.9), (0.0, 0.7))),         # lips part
+         (False, ("upper_lip", (0.0, 0.0), (10.4, 3.2), (0.0, -0.3)))),
+    26: ((False, ("chin", (0.0, -4.0), (18.2, 11.7), (0.0, 1.0))),            # jaw drop
+         (False, ("lower_lip", (0.0, 0.0), (11.7, 3.9), (0.0, 0.9)))),
 }
 _REFERENCE_HALF_HEIGHT = 55.0
 
@@ -134,7 +133,10 @@ def expression_profile(n_frames: int, onset: int, apex: int, offset: int,
     raise ValueError(f"need 0 <= onset <= apex <= offset < n_frames, got "
                      f"{onset}, {apex}, {offset}, {n_frames}")
   t = np.arange(n_frames, dtype=np.float64)
-  rise = np.clip((t - onset) / max(apex - onset, 1e-9), 0.0, 1.0)
+  if apex > onset:
+    rise = np.clip((t - onset) / (apex - onset), 0.0, 1.0)
+  else:  # onset == apex happens in real annotations: a step to the apex
+    rise = (t >= apex).astype(np.float64)
   profile = 0.5 - 0.5 * np.cos(np.pi * rise)
   if release:
     fall = np.clip((t - apex) / max(offset - apex, 1e-9), 0.0, 1.0)

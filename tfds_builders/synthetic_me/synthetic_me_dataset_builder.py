@@ -55,7 +55,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
   BUILDER_CONFIGS = [
-      _config("micro", "24 subjects, 10-14 micro-expression clips each, 100/60/30 fps, 128x128 RGB."),
+      _config("micro", "24 subjects, 10-14 micro-expression clips each, 100/60/30 fps, "
+                       "128x128 RGB."),
       _config("macro", "40 subjects, 5-9 posed onset->peak macro-expression clips each, "
                        "30/25 fps, 128x128 RGB."),
       _config("micro_tiny", "TEST ONLY: 6 subjects, 4-6 micro clips each, 64x64 RGB."),
