@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 smoke: install
-	$(VENV)/bin/tfds build tfds_builders/synthetic_me --config micro --data_dir $(DATA_DIR)
+	$(PY) -m mejax.prepare synthetic_me/micro --data_dir $(DATA_DIR)
 	$(PY) -m mejax.main --config configs/convlstm.py:smoke --workdir $(WORKDIR) \
 	  --config.data.data_dir=$(DATA_DIR)
 

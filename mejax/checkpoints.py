@@ -71,9 +71,13 @@ def manager(workdir: pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManage
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
-def save(mngr: ocp.CheckpointManager, epoch: int, state: Any, history: list[dict]) -> None:
+def save(mngr: ocp.CheckpointManager, epoch: int, state: Any, history: list[dict],
+         experiment: dict) -> None:
+  """Saves the fold-stacked state with the history and the experiment (config, folds, sample ids),
+  so that a checkpoint alone is enough for analysis."""
   mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                           history=ocp.args.JsonSave(history)))
+                                           history=ocp.args.JsonSave(history),
+                                           experiment=ocp.args.JsonSave(experiment)))
   mngr.wait_until_finished()
 
 
@@ -96,7 +100,9 @@ def abstract_with_sharding(tree: Any, sharding) -> Any:
 
 
 def load_for_analysis(workdir: pathlib.Path, epoch: int | None = None):
-  """(epoch, state as a nested dict of numpy arrays, history) of a workdir's checkpoint.
+  """(epoch, state as a nested dict of numpy arrays, history, experiment) of a checkpoint.
+
+  `experiment` holds the run's config and fold definitions with the sample ids they index.
 
   Needs no model or config: the fold-stacked tree comes back as stored (leading fold axis,
   padded lanes included), restored onto the host.
@@ -110,6 +116,7 @@ def load_for_analysis(workdir: pathlib.Path, epoch: int | None = None):
   target = jax.tree_util.tree_map(
       lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=cpu), metadata)
   restored = mngr.restore(epoch, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target), history=ocp.args.JsonRestore()))
+      state=ocp.args.StandardRestore(target), history=ocp.args.JsonRestore(),
+      experiment=ocp.args.JsonRestore()))
   state = jax.tree_util.tree_map(lambda x: jax.device_get(x), restored["state"])
-  return epoch, state, list(restored["history"])
+  return epoch, state, list(restored["history"]), dict(restored["experiment"])

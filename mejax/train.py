@@ -45,6 +45,7 @@ class Experiment:
   folds: protocols.Folds
   fold_ids: list[int]          # folds trained in this run (indices into folds)
   warnings: list[str]
+  folds_json: dict | None = None  # folds.json content, saved with every checkpoint
 
 
 def prepare(config: ml_collections.ConfigDict) -> Experiment:
@@ -96,6 +97,7 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
 
 def _write_folds(workdir: pathlib.Path, exp: Experiment, resuming: bool) -> None:
   text = json.dumps(exp.folds.to_json(exp.clips.uid.tolist()), indent=1)
+  exp.folds_json = json.loads(text)
   path = workdir / "folds.json"
   if resuming and path.exists() and path.read_text() != text:
     raise ValueError(f"{path} defines other folds or samples than this run's data: the dataset "
@@ -179,6 +181,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                  out_shardings=fold_sh)
 
   mngr = checkpoints.manager(workdir)
+  experiment = {"config": json.loads(config.to_json_best_effort()), "folds": exp.folds_json,
+                "fold_ids": exp.fold_ids, "lanes": lanes}
   abstract = checkpoints.abstract_with_sharding(jax.eval_shape(init, fold_data.fold_key), fold_sh)
   restored = checkpoints.restore_latest(mngr, abstract)
   if restored is not None:
@@ -270,9 +274,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       history.append(record)
       writer.write(epoch + 1, {k: v for k, v in record.items() if isinstance(v, (int, float))})
       if (epoch + 1) % config.checkpoint_every_epochs == 0 or epoch + 1 == num_epochs:
-        checkpoints.save(mngr, epoch + 1, state, history)
+        checkpoints.save(mngr, epoch + 1, state, history, experiment)
     if mngr.latest_step() != len(history):
-      checkpoints.save(mngr, len(history), state, history)
+      checkpoints.save(mngr, len(history), state, history, experiment)
   finally:
     bar.close()
     writer.close()

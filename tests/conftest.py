@@ -19,3 +19,13 @@ def tiny_data_dir(tmp_path_factory):
   data_dir = tmp_path_factory.mktemp("tfds")
   tfds.builder("synthetic_me/micro_tiny", data_dir=str(data_dir)).download_and_prepare()
   return str(data_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache(tmp_path_factory):
+  """Runs in this suite compile the same programs many times: reuse them across runs."""
+  import jax
+
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)

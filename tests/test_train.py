@@ -180,8 +180,10 @@ def test_held_out_subject_contributes_nothing_to_its_fold(tiny_data_dir, tmp_pat
 
   monkeypatch.setattr(train, "prepare_clips", scrambled)
   train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "scrambled"))
-  _, clean, _ = checkpoints.load_for_analysis(tmp_path / "clean")
-  _, dirty, _ = checkpoints.load_for_analysis(tmp_path / "scrambled")
+  _, clean, _, experiment = checkpoints.load_for_analysis(tmp_path / "clean")
+  _, dirty, _, _ = checkpoints.load_for_analysis(tmp_path / "scrambled")
+  assert experiment["folds"] == json.loads((tmp_path / "clean" / "folds.json").read_text())
+  assert experiment["config"]["protocol"]["val_subjects"] == 1
   lane = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[fold_index], tree)
   for key in ("params", "batch_stats", "best_params", "lr_scale", "best_val_loss", "stopped"):
     jax.tree_util.tree_map(np.testing.assert_array_equal, lane(clean[key]), lane(dirty[key]))

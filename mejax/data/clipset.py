@@ -135,8 +135,7 @@ def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
     if not builder.is_prepared():
       raise FileNotFoundError(
           f"Dataset {name!r} was never built in {data_dir!r} (no {builder.data_dir}). Build it "
-          f"first, e.g. `tfds build tfds_builders/{name.split('/')[0]} "
-          f"--config {name.split('/')[-1]} --data_dir {data_dir}`.")
+          f"first: `python -m mejax.prepare {name} --data_dir {data_dir}`.")
     records = []
     for split in builder.info.splits:
       records.extend(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
