@@ -45,7 +45,11 @@ class Experiment:
   folds: protocols.Folds
   fold_ids: list[int]          # folds trained in this run (indices into folds)
   warnings: list[str]
-  folds_json: dict | None = None  # folds.json content, saved with every checkpoint
+
+  @property
+  def folds_json(self) -> dict:
+    """folds.json: fold names with the sample ids of their train / val / test sets."""
+    return json.loads(json.dumps(self.folds.to_json(self.clips.uid.tolist())))
 
 
 def prepare(config: ml_collections.ConfigDict) -> Experiment:
@@ -96,8 +100,7 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
 
 
 def _write_folds(workdir: pathlib.Path, exp: Experiment, resuming: bool) -> None:
-  text = json.dumps(exp.folds.to_json(exp.clips.uid.tolist()), indent=1)
-  exp.folds_json = json.loads(text)
+  text = json.dumps(exp.folds_json, indent=1)
   path = workdir / "folds.json"
   if resuming and path.exists() and path.read_text() != text:
     raise ValueError(f"{path} defines other folds or samples than this run's data: the dataset "
