@@ -204,6 +204,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   chunk = config.eval.batch_size
   test_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in test_mask], chunk)
   val_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in val_mask], chunk)
+  # One call per epoch for every fold's validation loss, not one host round trip per fold.
+  val_losses = jax.jit(jax.vmap(steps.weighted_cross_entropy))
+  val_labels = clips.label[val_eval.idx]
 
   real = len(exp.fold_ids)
   names = [folds.names[f] for f in exp.fold_ids]
@@ -259,11 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 "train_loss_per_fold": fold_loss.round(6).tolist()}
       if has_val:
         val_logits = val_eval.logits(state, inputs, fold_sh)
-        val_loss = np.asarray([
-            float(steps.weighted_cross_entropy(
-                jnp.asarray(val_logits[lane]), jnp.asarray(clips.label[val_eval.idx[lane]]),
-                jnp.asarray(loss_weights[lane]), jnp.asarray(val_eval.valid[lane])))
-            for lane in range(len(lanes))], np.float32)
+        val_loss = np.asarray(val_losses(val_logits, val_labels, loss_weights, val_eval.valid))
         state = steps.update_on_validation(state, jax.device_put(val_loss, fold_sh),
                                            plateau=plateau, early_stopping=early_stopping,
                                            keep_best=keep_best)
