@@ -142,7 +142,7 @@ def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings,
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch_size: int,
-                    mean, std, flip: bool, rotate_degrees: float, mesh, strategy: str = "vmap",
+                    to_input: on_device.InputTransform, flip: bool, rotate_degrees: float, mesh, strategy: str = "vmap",
                     compute_dtype=jnp.float32):
   """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
 
@@ -157,7 +157,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
     idx = on_device.sample_indices(sample_key, data.sample_probs, batch_size)
     if data_parallel:
       idx = jax.lax.with_sharding_constraint(idx, sharding.batch_sharded(mesh))
-    x = on_device.normalise(inputs[idx], mean, std)
+    x = to_input(inputs[idx])
     x = on_device.augment(augment_key, x, flip, rotate_degrees).astype(compute_dtype)
     y = labels[idx]
 
@@ -185,14 +185,14 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
                      donate=(0,))
 
 
-def make_eval_step(model: nn.Module, *, mean, std, mesh, strategy: str = "vmap",
+def make_eval_step(model: nn.Module, *, to_input: on_device.InputTransform, mesh, strategy: str = "vmap",
                    use_best: bool = False, compute_dtype=jnp.float32):
   """Returns jitted `eval_step(state, indices[F, M], inputs) -> logits [F, M, C]` (float32)."""
 
   def fold_eval(state: TrainState, idx, inputs):
     params = state.best_params if use_best else state.params
     batch_stats = state.best_batch_stats if use_best else state.batch_stats
-    x = on_device.normalise(inputs[idx], mean, std).astype(compute_dtype)
+    x = to_input(inputs[idx]).astype(compute_dtype)
     logits = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
     return logits.astype(jnp.float32)
 

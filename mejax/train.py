@@ -173,7 +173,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   model = models.get_model(config.model.name, num_classes=num_classes,
                            **{k: v for k, v in config.model.items() if k != "name"})
-  tx = optax.adam(config.train.learning_rate)
+  largest_train = int(train_mask.sum(1).max())
+  steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
+                                                              config.train.batch_size)
+  tx = optax.adam(_learning_rate(config, steps_per_epoch))
   has_val = bool(val_mask.any())
   plateau = ((config.train.plateau_patience, config.train.plateau_factor,
               config.train.plateau_min_scale) if config.train.plateau_patience > 0 else None)
@@ -196,11 +199,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   mean, std = ((np.mean(views.KINETICS_MEAN),), (np.mean(views.KINETICS_STD),)) \
       if config.data.grey else (views.KINETICS_MEAN, views.KINETICS_STD)
+  to_input = on_device.InputTransform(tuple(map(float, mean)), tuple(map(float, std)),
+                                      config.data.relative_to_first_frame)
   strategy = config.train.fold_strategy
   train_step = steps.make_train_step(
-      model, tx, batch_size=config.train.batch_size, mean=mean, std=std, flip=config.train.flip,
+      model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
       rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy)
-  eval_current = steps.make_eval_step(model, mean=mean, std=std, mesh=mesh, strategy=strategy)
+  eval_current = steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy)
   chunk = config.eval.batch_size
   test_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in test_mask], chunk)
   val_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in val_mask], chunk)
@@ -210,9 +215,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   real = len(exp.fold_ids)
   names = [folds.names[f] for f in exp.fold_ids]
-  largest_train = int(train_mask.sum(1).max())
-  steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
-                                                              config.train.batch_size)
   num_epochs = config.train.num_epochs
   writer = summaries.ScalarWriter(workdir / "tensorboard")
   bar = tqdm.tqdm(total=num_epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
@@ -221,7 +223,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   def test_predictions(state, use_best=False):
     evaluate = test_eval if not use_best else _Evaluator(
-        steps.make_eval_step(model, mean=mean, std=std, mesh=mesh, strategy=strategy,
+        steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy,
                              use_best=True), [np.flatnonzero(m) for m in test_mask], chunk)
     logits = evaluate.logits(state, inputs, fold_sh)
     rows = []
@@ -285,6 +287,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   rows = test_predictions(state, use_best=keep_best)
   return _write_results(workdir, config, exp, rows, history, keep_best)
+
+
+def _learning_rate(config: ml_collections.ConfigDict, steps_per_epoch: int):
+  """A constant rate or a cosine decay to zero over all training steps (train.lr_schedule).
+
+  Reduce-on-plateau scales whichever it is.
+  """
+  rate, schedule = config.train.learning_rate, config.train.lr_schedule
+  if schedule == "constant":
+    return rate
+  if schedule == "cosine":
+    return optax.cosine_decay_schedule(rate, config.train.num_epochs * steps_per_epoch)
+  raise ValueError(f"Unknown train.lr_schedule {schedule!r}; known: 'constant', 'cosine'")
 
 
 def _write_results(workdir, config, exp, rows, history, keep_best) -> dict:

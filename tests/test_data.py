@@ -140,3 +140,27 @@ def test_rotation_by_zero_angle_is_identity():
   clip = jax.random.uniform(jax.random.PRNGKey(3), (2, 5, 7, 3))
   out = on_device._rotate_clip(clip, jnp.float32(0.0))
   np.testing.assert_allclose(np.asarray(out), np.asarray(clip), atol=1e-6)
+
+
+def test_input_relative_to_first_frame_keeps_only_what_moved():
+  rng = np.random.default_rng(0)
+  face = rng.integers(0, 255, (2, 1, 8, 8, 3))  # room for +1
+  clips = np.repeat(face, 4, axis=1).astype(np.uint8)
+  clips[:, 2:, 3, 4] += 1  # one pixel brightens from frame 2 on
+  mean, std = views.KINETICS_MEAN, views.KINETICS_STD
+  absolute = np.asarray(on_device.InputTransform(mean, std)(jnp.asarray(clips)))
+  np.testing.assert_allclose(absolute, on_device.normalise(clips, mean, std), atol=1e-6)
+  relative = np.asarray(on_device.InputTransform(mean, std, relative_to_first_frame=True)(
+      jnp.asarray(clips)))
+  moved = np.zeros(clips.shape, bool)
+  moved[:, 2:, 3, 4] = True
+  np.testing.assert_allclose(relative[~moved], 0.0, atol=1e-6)   # the static face is gone
+  np.testing.assert_allclose(relative[moved], (1 / 255 / np.broadcast_to(std, (2, 2, 3))).ravel(),
+                             rtol=1e-4)
+  # Flip and rotation are the same for every frame: augmenting before or after is the same.
+  key = jax.random.PRNGKey(4)
+  before = on_device.augment(key, jnp.asarray(relative), flip=True, rotate_degrees=8.0)
+  augmented = on_device.augment(key, on_device.normalise(clips, mean, std), flip=True,
+                                rotate_degrees=8.0)
+  np.testing.assert_allclose(np.asarray(before), np.asarray(augmented - augmented[:, :1]),
+                             atol=1e-5)

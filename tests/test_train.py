@@ -42,6 +42,8 @@ def tiny_config(data_dir, **overrides):
   c.train.steps_per_epoch = 2
   c.eval.every_epochs = 1
   c.eval.batch_size = 8
+  c.train.rotate_degrees = 8.0  # keep every on-device path of the paper config in play
+  c.train.class_weighted_loss = True
   c.train.fold_strategy = "vmap"  # the multi-device path; 'loop' is single-device
   c.progress = False
   for dotted, value in overrides.items():
@@ -244,3 +246,17 @@ def test_command_line_refuses_unknown_config_keys(tmp_path):
   assert result.returncode != 0
   assert "no_such_key" in result.stderr
   assert not (tmp_path / "w").exists()
+
+
+def test_learning_rate_schedules():
+  config = load_config("smoke")
+  assert train._learning_rate(config, 10) == config.train.learning_rate
+  config.train.lr_schedule = "cosine"
+  schedule = train._learning_rate(config, 10)
+  total = config.train.num_epochs * 10
+  assert float(schedule(0)) == pytest.approx(config.train.learning_rate)
+  assert float(schedule(total // 2)) == pytest.approx(config.train.learning_rate / 2, rel=1e-3)
+  assert float(schedule(total)) == pytest.approx(0.0, abs=1e-9)
+  config.train.lr_schedule = "step"
+  with pytest.raises(ValueError, match="train.lr_schedule"):
+    train._learning_rate(config, 10)

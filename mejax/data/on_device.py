@@ -6,6 +6,8 @@ Everything here is a pure function of one fold's arrays, vmapped over the fold a
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -58,6 +60,27 @@ def normalise(clips_uint8: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array
   x = clips_uint8.astype(jnp.float32) / 255.0
   x = (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
   return x.astype(dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputTransform:
+  """uint8 view clips [N, T, H, W, C] -> the model's float32 input, on device.
+
+  mean, std: per-channel statistics of [0, 1] pixels (the backbone's pre-training statistics).
+  relative_to_first_frame: subtract the (normalised) first frame from every frame. For the
+    onset -> apex view the first frame is the onset, so the input keeps only what moved and the
+    static face (identity, lighting) is gone; frame 0 becomes zeros. Flip and rotation are linear
+    and the same for every frame, so applying them before or after this gives the same input.
+  """
+  mean: tuple[float, ...]
+  std: tuple[float, ...]
+  relative_to_first_frame: bool = False
+
+  def __call__(self, clips_uint8: jax.Array) -> jax.Array:
+    x = normalise(clips_uint8, self.mean, self.std)
+    if self.relative_to_first_frame:
+      x = x - x[:, :1]
+    return x
 
 
 def _rotate_clip(clip: jax.Array, angle: jax.Array) -> jax.Array:
