@@ -52,8 +52,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   """Procedural faces with action-unit micro-/macro-expressions."""
 
   name = "synthetic_me"
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "micro and micro_tiny at the calibrated difficulty 0.5 (1-4 px peaks, half the "
+               "nuisance); see docs/benchmarks.md.",
+  }
   BUILDER_CONFIGS = [
       _config("micro", "24 subjects, 10-14 micro-expression clips each, 100/60/30 fps, "
                        "128x128 RGB."),
