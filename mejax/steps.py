@@ -142,7 +142,8 @@ def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings,
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch_size: int,
-                    to_input: on_device.InputTransform, flip: bool, rotate_degrees: float, mesh, strategy: str = "vmap",
+                    to_input: on_device.InputTransform, flip: bool, rotate_degrees: float,
+                    mesh, strategy: str = "vmap",
                     compute_dtype=jnp.float32):
   """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
 
@@ -185,7 +186,8 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
                      donate=(0,))
 
 
-def make_eval_step(model: nn.Module, *, to_input: on_device.InputTransform, mesh, strategy: str = "vmap",
+def make_eval_step(model: nn.Module, *, to_input: on_device.InputTransform, mesh,
+                   strategy: str = "vmap",
                    use_best: bool = False, compute_dtype=jnp.float32):
   """Returns jitted `eval_step(state, indices[F, M], inputs) -> logits [F, M, C]` (float32)."""
 
