@@ -48,7 +48,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.name = "convlstm_ae"
   c.model.width_multiplier = 1.0
   c.model.peephole = False
-  c.model.cell_init_gain = 4.0     # weight std x sqrt(fan_in) of the ConvLSTM cells; 0.577 = PyTorch
+  c.model.cell_init_gain = 4.0     # cells: weight std x sqrt(fan_in); 3 ** -0.5 is PyTorch
   c.model.conv_lowering = "xla"      # 'frames2d': 3D convs as 2D convs, ~8x faster on XLA:CPU
 
   c.train = ml_collections.ConfigDict()
