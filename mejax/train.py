@@ -87,6 +87,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   if needs_val and not has_val:
     raise ValueError("train.plateau_patience / train.early_stopping_patience need an inner "
                      "validation set: set protocol.val_subjects or protocol.val_fraction")
+  _learning_rate(config, steps_per_epoch=1)  # an unknown train.lr_schedule fails before any write
   if config.train.batch_size % config.mesh.data:
     raise ValueError(f"train.batch_size={config.train.batch_size} must be a multiple of "
                      f"mesh.data={config.mesh.data}")
@@ -207,7 +208,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy)
   eval_current = steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy)
   chunk = config.eval.batch_size
-  test_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in test_mask], chunk)
+  test_indices = [np.flatnonzero(m) for m in test_mask]
+  test_eval = _Evaluator(eval_current, test_indices, chunk)
   val_eval = _Evaluator(eval_current, [np.flatnonzero(m) for m in val_mask], chunk)
   # One call per epoch for every fold's validation loss, not one host round trip per fold.
   val_losses = jax.jit(jax.vmap(steps.weighted_cross_entropy))
@@ -224,7 +226,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   def test_predictions(state, use_best=False):
     evaluate = test_eval if not use_best else _Evaluator(
         steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy,
-                             use_best=True), [np.flatnonzero(m) for m in test_mask], chunk)
+                             use_best=True), test_indices, chunk)
     logits = evaluate.logits(state, inputs, fold_sh)
     rows = []
     for lane in range(real):
