@@ -50,6 +50,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.peephole = False
   c.model.cell_init_gain = 4.0     # cells: weight std x sqrt(fan_in); 3 ** -0.5 is PyTorch
   c.model.conv_lowering = "xla"      # 'frames2d': 3D convs as 2D convs, ~8x faster on XLA:CPU
+  c.model.dtype = "float32"          # computation dtype; 'bfloat16' on GPU (parameters stay f32)
 
   c.train = ml_collections.ConfigDict()
   c.train.num_epochs = 50
@@ -67,7 +68,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.early_stopping_patience = 0  # 0 = off; needs an inner validation set
   c.train.restore_best = True        # with early stopping: evaluate the best-validation state
   c.train.only_folds = ()            # train a subset of the folds (e.g. (3,)), by fold index
-  c.train.fold_strategy = "vmap"     # 'vmap' | 'map' | 'loop' (see mejax.steps._over_folds)
+  c.train.fold_strategy = "auto"     # 'vmap' | 'map' | 'loop'; 'auto': measured best per backend
+  c.train.fold_chunk = 0             # folds vmapped at once per device; 0: sized from memory
 
   c.eval = ml_collections.ConfigDict()
   c.eval.every_epochs = 5            # test metrics for the curves only; never used for decisions

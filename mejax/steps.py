@@ -83,29 +83,47 @@ def _take(tree, index):
                                 tree)
 
 
+STRATEGIES = ("vmap", "map", "loop")
+
+
 def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings, out_shardings,
-                donate: tuple = ()) -> Callable:
+                donate: tuple = (), fold_chunk: int = 0) -> Callable:
   """Maps a one-fold function over the fold axis and jits it.
 
-  'vmap': one program, per-fold kernels become grouped convolutions (the accelerator default).
-  'map': one program looping over folds with `lax.map`.
+  'vmap': one program; per-fold kernels become grouped convolutions (the accelerator default).
+    `fold_chunk` > 0 bounds memory: each device's folds run `fold_chunk` at a time (vmapped),
+    the chunks one after another (`lax.map` with a batch size), so activations scale with the
+    chunk, not with the number of folds.
+  'map': one program looping over each device's folds one at a time (a chunk of 1).
   'loop': one program for one fold (picked by a traced index), called once per fold from Python.
-    On XLA:CPU both one-program forms ran ~7x slower than the sum of single-fold steps (measured:
-    24 folds of the smoke model, 27 s vs ~4 s a step), so CPU presets loop. Single device only.
+    On XLA:CPU both one-program forms ran ~4-7x slower than the sum of single-fold steps
+    (docs/benchmarks.md), so CPU runs loop. Single device only.
   """
-  if strategy == "vmap":
-    mapped = jax.vmap(fn, in_axes=in_axes, spmd_axis_name=sharding.FOLD)
-    return jax.jit(mapped, in_shardings=in_shardings, out_shardings=out_shardings,
-                   donate_argnums=donate)
-  if strategy == "map":
-    def mapped(*args):
-      folded = tuple(a for a, ax in zip(args, in_axes) if ax == 0)
+  if strategy in ("vmap", "map"):
+    shards = mesh.shape[sharding.FOLD]
+    chunk = 1 if strategy == "map" else fold_chunk
 
-      def body(xs):
-        it = iter(xs)
-        return fn(*[next(it) if ax == 0 else a for a, ax in zip(args, in_axes)])
-      return jax.lax.map(body, folded)
-    return jax.jit(mapped, in_shardings=in_shardings, out_shardings=out_shardings,
+    def chunked(*args):
+      # [F, ...] -> [shards, F / shards, ...]: a device's folds become a local axis to loop over
+      # (block sharding of F keeps this reshape free of communication).
+      split = lambda a: a.reshape((shards, a.shape[0] // shards) + a.shape[1:])
+      local = jax.tree_util.tree_leaves(args[in_axes.index(0)])[0].shape[0] // shards
+
+      def device_fn(*dev_args):
+        folded = tuple(a for a, ax in zip(dev_args, in_axes) if ax == 0)
+
+        def body(xs):
+          it = iter(xs)
+          return fn(*[next(it) if ax == 0 else a for a, ax in zip(dev_args, in_axes)])
+        return jax.lax.map(body, folded, batch_size=None if chunk == 1 else chunk)
+
+      if chunk == 0 or chunk >= local:
+        return jax.vmap(fn, in_axes=in_axes, spmd_axis_name=sharding.FOLD)(*args)
+      split_args = [jax.tree_util.tree_map(split, a) if ax == 0 else a
+                    for a, ax in zip(args, in_axes)]
+      out = jax.vmap(device_fn, in_axes=in_axes, spmd_axis_name=sharding.FOLD)(*split_args)
+      return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+    return jax.jit(chunked, in_shardings=in_shardings, out_shardings=out_shardings,
                    donate_argnums=donate)
   if strategy == "loop":
     if mesh.size > 1:
@@ -137,13 +155,28 @@ def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings,
         outs.append(out)
       stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
       return (args[donate[0]], *stacked) if donate else stacked
+    looped.single_fold = jitted
     return looped
-  raise ValueError(f"Unknown fold strategy {strategy!r}; known: 'vmap', 'map', 'loop'")
+  raise ValueError(f"Unknown fold strategy {strategy!r}; known: {STRATEGIES} or 'auto'")
+
+
+def resolve_strategy(strategy: str, platform: str, num_devices: int) -> str:
+  """'auto' -> the fold strategy measured fastest for this backend (docs/benchmarks.md).
+
+  XLA:CPU runs one single-fold program per fold ~4x faster than one vmapped program of all folds
+  (grouped convolutions are slow there), so one CPU device loops; several devices need one
+  program. Accelerators take the vmapped program (one launch, the fold axis fills the device).
+  """
+  if strategy != "auto":
+    return strategy
+  if platform == "cpu" and num_devices == 1:
+    return "loop"
+  return "vmap"
 
 
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch_size: int,
                     to_input: on_device.InputTransform, flip: bool, rotate_degrees: float,
-                    mesh, strategy: str = "vmap",
+                    mesh, strategy: str = "vmap", fold_chunk: int = 0,
                     compute_dtype=jnp.float32):
   """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
 
@@ -183,11 +216,11 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
   fold, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
   return _over_folds(fold_step, strategy, (0, 0, None, None), mesh,
                      in_shardings=(fold, fold, repl, repl), out_shardings=(fold, fold),
-                     donate=(0,))
+                     donate=(0,), fold_chunk=fold_chunk)
 
 
 def make_eval_step(model: nn.Module, *, to_input: on_device.InputTransform, mesh,
-                   strategy: str = "vmap",
+                   strategy: str = "vmap", fold_chunk: int = 0,
                    use_best: bool = False, compute_dtype=jnp.float32):
   """Returns jitted `eval_step(state, indices[F, M], inputs) -> logits [F, M, C]` (float32)."""
 
@@ -200,7 +233,7 @@ def make_eval_step(model: nn.Module, *, to_input: on_device.InputTransform, mesh
 
   fold, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
   return _over_folds(fold_eval, strategy, (0, 0, None), mesh, in_shardings=(fold, fold, repl),
-                     out_shardings=fold)
+                     out_shardings=fold, fold_chunk=fold_chunk)
 
 
 @functools.partial(jax.jit, static_argnames=("plateau", "early_stopping", "keep_best"))

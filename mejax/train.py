@@ -24,6 +24,8 @@ import tqdm
 
 from mejax import analyze
 from mejax import checkpoints
+from mejax import distributed
+from mejax import memory
 from mejax import metrics as metrics_lib
 from mejax import models
 from mejax import protocols
@@ -88,9 +90,25 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError("train.plateau_patience / train.early_stopping_patience need an inner "
                      "validation set: set protocol.val_subjects or protocol.val_fraction")
   _learning_rate(config, steps_per_epoch=1)  # an unknown train.lr_schedule fails before any write
+  if config.train.fold_strategy not in steps.STRATEGIES + ("auto",):
+    raise ValueError(f"Unknown train.fold_strategy {config.train.fold_strategy!r}; known: "
+                     f"{steps.STRATEGIES + ('auto',)}")
+  if config.train.get("fold_chunk", 0) < 0:
+    raise ValueError(f"train.fold_chunk={config.train.fold_chunk} must be >= 0 (0: sized from "
+                     "device memory)")
+  compute_dtype(config)  # an unknown model.dtype fails before any write
   if config.train.batch_size % config.mesh.data:
     raise ValueError(f"train.batch_size={config.train.batch_size} must be a multiple of "
                      f"mesh.data={config.mesh.data}")
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+  """model.dtype: the computation dtype ('float32', or 'bfloat16' on GPU); parameters, optimiser
+  state and logits stay float32."""
+  name = config.model.get("dtype", "float32")
+  if name not in ("float32", "bfloat16", "float16"):
+    raise ValueError(f"Unknown model.dtype {name!r}; known: 'float32', 'bfloat16', 'float16'")
+  return jnp.dtype(name)
 
 
 def _write_atomic(path: pathlib.Path, text: str) -> None:
@@ -106,6 +124,8 @@ def _write_folds(workdir: pathlib.Path, exp: Experiment, resuming: bool) -> None
   if resuming and path.exists() and path.read_text() != text:
     raise ValueError(f"{path} defines other folds or samples than this run's data: the dataset "
                      "changed since the run started; use another --workdir")
+  if not distributed.is_writer():  # every process checks the folds; process 0 writes them
+    return
   _write_atomic(path, text)
   skipped = {"count": len(exp.clips.dropped), "samples": exp.clips.dropped}
   _write_atomic(workdir / "skipped_samples.json", json.dumps(skipped, indent=1))
@@ -129,7 +149,7 @@ class _Evaluator:
     out = []
     for start in range(0, self.idx.shape[1], self.chunk):
       idx = jax.device_put(self.idx[:, start:start + self.chunk], fold_sharding)
-      out.append(np.asarray(self.eval_step(state, idx, inputs)))
+      out.append(distributed.to_host(self.eval_step(state, idx, inputs)))
     return np.concatenate(out, axis=1)
 
 
@@ -140,12 +160,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """
   _check_config(config)
   workdir = pathlib.Path(workdir)
-  resuming = checkpoints.claim_workdir(workdir, config)
+  # Process 0 claims the workdir; the others wait for it and share its answer (or its failure).
+  resuming = bool(distributed.on_writer(lambda: checkpoints.claim_workdir(workdir, config),
+                                        "claiming the workdir"))
   metrics_path = workdir / "metrics.json"
   if resuming and metrics_path.exists():
     done = json.loads(metrics_path.read_text())
-    print(f"{workdir} holds a finished run of this experiment; its results:")
-    print(metrics_lib.format_result_table(done["report"]))
+    if distributed.is_writer():
+      print(f"{workdir} holds a finished run of this experiment; its results:")
+      print(metrics_lib.format_result_table(done["report"]))
     return done["report"]
 
   exp = prepare(config)
@@ -153,7 +176,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   clips, folds = exp.clips, exp.folds
   num_classes = clips.num_classes
 
-  devices = jax.devices()[:config.mesh.num_devices or None]
+  devices = distributed.mesh_devices(config.mesh.num_devices)
   mesh = sharding.make_mesh(config.mesh.data, devices)
   fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
   # Pad the fold axis to fill the mesh; padded lanes repeat the first fold and are discarded.
@@ -172,8 +195,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   inputs = jax.device_put(exp.inputs, repl)
   labels = jax.device_put(clips.label.astype(np.int32), repl)
 
+  dtype = compute_dtype(config)
   model = models.get_model(config.model.name, num_classes=num_classes,
-                           **{k: v for k, v in config.model.items() if k != "name"})
+                           **{k: (dtype if k == "dtype" else v)
+                              for k, v in config.model.items() if k != "name"})
   largest_train = int(train_mask.sum(1).max())
   steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
                                                               config.train.batch_size)
@@ -186,11 +211,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   sample_input = jnp.zeros((1,) + exp.inputs.shape[1:], jnp.float32)
   init = jax.jit(lambda keys: steps.init_state(model, tx, keys, sample_input, keep_best),
                  out_shardings=fold_sh)
+  abstract_state = jax.eval_shape(init, fold_data.fold_key)
+  # Refuse a sweep whose resident state cannot fit before anything runs (numbers in the error).
+  folds_per_device = len(lanes) // mesh.shape[sharding.FOLD]
+  free_before = memory.device_free_bytes(devices[0], memory.num_host_devices())
+  state_per_device = memory.tree_bytes(abstract_state) // mesh.shape[sharding.FOLD]
+  data_per_device = exp.inputs.nbytes + memory.tree_bytes(fold_data) // mesh.shape[sharding.FOLD]
+  memory.check_resident_fits(state_per_device, data_per_device, free_before, folds_per_device)
 
   mngr = checkpoints.manager(workdir)
   experiment = {"config": json.loads(config.to_json_best_effort()), "folds": exp.folds_json,
                 "fold_ids": exp.fold_ids, "lanes": lanes}
-  abstract = checkpoints.abstract_with_sharding(jax.eval_shape(init, fold_data.fold_key), fold_sh)
+  abstract = checkpoints.abstract_with_sharding(abstract_state, fold_sh)
   restored = checkpoints.restore_latest(mngr, abstract)
   if restored is not None:
     start_epoch, state, history = restored
@@ -202,11 +234,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if config.data.grey else (views.KINETICS_MEAN, views.KINETICS_STD)
   to_input = on_device.InputTransform(tuple(map(float, mean)), tuple(map(float, std)),
                                       config.data.relative_to_first_frame)
-  strategy = config.train.fold_strategy
-  train_step = steps.make_train_step(
-      model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
-      rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy)
-  eval_current = steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy)
+  strategy = steps.resolve_strategy(config.train.fold_strategy, devices[0].platform, mesh.size)
+
+  def compile_train_step(chunk):
+    step = steps.make_train_step(
+        model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
+        rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy,
+        fold_chunk=chunk, compute_dtype=dtype)
+    if strategy == "loop":
+      return step
+    return step.lower(state, fold_data, inputs, labels).compile()
+
+  if strategy == "loop":  # one fold's program at a time: no chunk to choose
+    fold_chunk, train_step = 1, compile_train_step(1)
+  else:
+    fold_chunk, train_step, step_need = memory.choose_fold_chunk(
+        compile_train_step, folds_per_device, free_before,
+        requested=config.train.get("fold_chunk", 0),
+        resident_bytes=state_per_device + data_per_device)
+    log.info("Fold execution: %s", memory.Plan(folds_per_device, fold_chunk, state_per_device,
+                                               data_per_device, step_need,
+                                               free_before).describe())
+  eval_current = steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy,
+                                      fold_chunk=fold_chunk, compute_dtype=dtype)
   chunk = config.eval.batch_size
   test_indices = [np.flatnonzero(m) for m in test_mask]
   test_eval = _Evaluator(eval_current, test_indices, chunk)
@@ -218,15 +268,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   real = len(exp.fold_ids)
   names = [folds.names[f] for f in exp.fold_ids]
   num_epochs = config.train.num_epochs
-  writer = summaries.ScalarWriter(workdir / "tensorboard")
+  writer = (summaries.ScalarWriter(workdir / "tensorboard") if distributed.is_writer()
+            else summaries.NullWriter())
   bar = tqdm.tqdm(total=num_epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
-                  disable=not config.progress, unit="step", dynamic_ncols=True,
+                  disable=not config.progress or not distributed.is_writer(), unit="step",
+                  dynamic_ncols=True,
                   desc=f"{real} folds")
 
   def test_predictions(state, use_best=False):
     evaluate = test_eval if not use_best else _Evaluator(
         steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy,
-                             use_best=True), test_indices, chunk)
+                             fold_chunk=fold_chunk, use_best=True, compute_dtype=dtype),
+        test_indices, chunk)
     logits = evaluate.logits(state, inputs, fold_sh)
     rows = []
     for lane in range(real):
@@ -242,7 +295,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   try:
     for epoch in range(start_epoch, num_epochs):
-      if bool(np.asarray(state.stopped)[:real].all()):
+      if bool(distributed.to_host(state.stopped)[:real].all()):
         log.info("Every fold stopped early; ending training at epoch %d", epoch)
         break
       step_metrics = []
@@ -250,11 +303,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         state, m = train_step(state, fold_data, inputs, labels)
         step_metrics.append(m)
         if (s + 1) % config.log_every_steps == 0 or s + 1 == steps_per_epoch:
-          bar.set_postfix(epoch=epoch + 1, loss=f"{float(np.mean(np.asarray(m['loss'])[:real])):.4f}")
+          loss = float(np.mean(distributed.to_host(m["loss"])[:real]))
+          bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.4f}")
         bar.update(1)
-      fold_loss = np.mean([np.asarray(m["loss"]) for m in step_metrics], 0)[:real]
-      fold_acc = np.mean([np.asarray(m["accuracy"]) for m in step_metrics], 0)[:real]
-      stopped_before = np.asarray(state.stopped)[:real]
+      fold_loss = np.mean([distributed.to_host(m["loss"]) for m in step_metrics], 0)[:real]
+      fold_acc = np.mean([distributed.to_host(m["accuracy"]) for m in step_metrics], 0)[:real]
+      stopped_before = distributed.to_host(state.stopped)[:real]
       bad = [names[f] for f in range(real) if not np.isfinite(fold_loss[f]) and not stopped_before[f]]
       if bad:
         raise FloatingPointError(
@@ -271,8 +325,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                            plateau=plateau, early_stopping=early_stopping,
                                            keep_best=keep_best)
         record.update(val_loss=float(val_loss[:real].mean()),
-                      lr_scale=float(np.asarray(state.lr_scale)[:real].mean()),
-                      folds_stopped=int(np.asarray(state.stopped)[:real].sum()))
+                      lr_scale=float(distributed.to_host(state.lr_scale)[:real].mean()),
+                      folds_stopped=int(distributed.to_host(state.stopped)[:real].sum()))
       if (epoch + 1) % config.eval.every_epochs == 0 or epoch + 1 == num_epochs:
         # Test-fold figures are recorded for the curves only; no decision reads them.
         test = pooled(test_predictions(state))
@@ -324,6 +378,8 @@ def _write_results(workdir, config, exp, rows, history, keep_best) -> dict:
   result = {"report": report, "model_selection": selection, "warnings": exp.warnings,
             "skipped_samples": len(clips.dropped), "folds_trained": len(exp.fold_ids),
             "history": history}
+  if not distributed.is_writer():  # every process computes the report; process 0 writes it
+    return report
 
   with tempfile.NamedTemporaryFile("w", dir=workdir, delete=False, suffix=".tmp",
                                    newline="") as f:

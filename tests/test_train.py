@@ -127,7 +127,11 @@ def test_meshes_and_fold_strategies_give_the_same_results(reference_run, tmp_pat
   for name, overrides in (("one_device", {"mesh.num_devices": 1}),
                           ("data_parallel", {"mesh.data": 2}),
                           ("loop_one_device", {"mesh.num_devices": 1,
-                                               "train.fold_strategy": "loop"})):
+                                               "train.fold_strategy": "loop"}),
+                          # All folds on one device, vmapped two at a time (memory-bounded).
+                          ("chunks_of_two", {"mesh.num_devices": 1, "train.fold_chunk": 2}),
+                          ("map_one_device", {"mesh.num_devices": 1,
+                                              "train.fold_strategy": "map"})):
     c = tiny_config(config.data.data_dir, **{"train.num_epochs": 3, **overrides})
     train.train_and_evaluate(c, str(tmp_path / name))
     other = probabilities(read_predictions(tmp_path / name))
