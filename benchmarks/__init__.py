@@ -1,0 +1,1 @@
+"""Benchmarks of mejax against plain-PyTorch baselines of the same models."""

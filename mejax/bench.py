@@ -1,0 +1,322 @@
+"""python -m mejax.bench --config CONFIG [--json OUT]: speed and memory of a config's model.
+
+Measures, on random clips of the config's view shape (no dataset, no TensorFlow needed):
+- train step: compile time, steady-state seconds per step and clips/s (one fold, one device),
+  model FLOPs per step from XLA's cost analysis and, where the device's peak is known, the
+  fraction of it reached;
+- eval step at `eval.batch_size`: compile time, clips/s;
+- memory: the compiled step's temporaries, device memory where the backend reports it, peak host RSS;
+- the fold axis: one program training F folds versus F single-fold steps (the same work) for
+  each fold strategy ('vmap', 'map', 'loop', and 'sharded' = vmap over all devices);
+- the PyTorch baseline (`benchmarks/`, if torch is installed): the same model, batch and input
+  shape, and the ratio of the two step times.
+
+Prints a markdown table; `--json` writes every figure. Figures go to docs/benchmarks.md with the
+machine named; no test asserts a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
+_FOLDS = flags.DEFINE_integer("folds", 4, "Folds F of the fold-axis comparison.")
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per measurement (median reported).")
+_WARMUP = flags.DEFINE_integer("warmup", 1, "Untimed steps after compilation.")
+_STRATEGIES = flags.DEFINE_list("strategies", ["vmap", "map", "loop", "sharded"],
+                                "Fold strategies of the fold-axis comparison ('' for none).")
+_TORCH = flags.DEFINE_enum("torch", "auto", ["auto", "on", "off"],
+                           "PyTorch baseline: 'auto' runs it when torch imports.")
+_TORCH_THREADS = flags.DEFINE_integer("torch_threads", 0, "torch threads (0: all cores).")
+_PEAK_TFLOPS = flags.DEFINE_float("peak_tflops", 0.0,
+                                  "Device peak TFLOP/s for utilisation (0: known GPUs only).")
+config_flags.DEFINE_config_file("config", None, "Experiment config file (file.py[:preset]).",
+                                lock_config=True)
+flags.mark_flags_as_required(["config"])
+
+# Dense peak TFLOP/s by device kind and compute dtype (vendor data sheets, SXM parts).
+PEAK_TFLOPS = {
+    ("NVIDIA H100 80GB HBM3", "bfloat16"): 989.0, ("NVIDIA H100 80GB HBM3", "float32"): 67.0,
+    ("NVIDIA H200", "bfloat16"): 989.0, ("NVIDIA H200", "float32"): 67.0,
+    ("NVIDIA A100-SXM4-80GB", "bfloat16"): 312.0, ("NVIDIA A100-SXM4-80GB", "float32"): 19.5,
+    ("NVIDIA A100-SXM4-40GB", "bfloat16"): 312.0, ("NVIDIA A100-SXM4-40GB", "float32"): 19.5,
+}
+
+
+def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[float, list[float]]:
+  import jax
+  for _ in range(warmup):
+    jax.block_until_ready(run())
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    jax.block_until_ready(run())
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), times
+
+
+class _Sweep:
+  """A fold-stacked state and step for F folds of random data, as train.py builds them."""
+
+  def __init__(self, config, num_folds: int, mesh, strategy: str, fold_chunk: int = 0):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    from mejax import models, sharding, steps, train
+    from mejax.data import on_device, views
+
+    c = config
+    self.batch = c.train.batch_size
+    channels = 1 if c.data.grey else 3
+    num_samples = max(4 * self.batch, 64)
+    rng = np.random.default_rng(c.seed)
+    shape = (num_samples, c.data.num_frames, c.data.size, c.data.size, channels)
+    inputs = rng.integers(0, 256, shape, dtype=np.uint8)
+    labels = rng.integers(0, 3, num_samples).astype(np.int32)
+    self.dtype = train.compute_dtype(c)
+    model = models.get_model(c.model.name, num_classes=3,
+                             **{k: (self.dtype if k == "dtype" else v)
+                                for k, v in c.model.items() if k != "name"})
+    tx = optax.adam(c.train.learning_rate)
+    lanes = sharding.padded_fold_count(num_folds, mesh)
+    fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
+    self.fold_data = jax.device_put(steps.FoldData(
+        fold_key=jnp.stack([jax.random.fold_in(jax.random.PRNGKey(c.seed), f)
+                            for f in range(lanes)]),
+        sample_probs=np.full((lanes, num_samples), 1 / num_samples, np.float32),
+        loss_weights=np.ones((lanes, 3), np.float32)), fold_sh)
+    self.inputs = jax.device_put(inputs, repl)
+    self.labels = jax.device_put(labels, repl)
+    sample = jnp.zeros((1,) + shape[1:], jnp.float32)
+    init = jax.jit(lambda keys: steps.init_state(model, tx, keys, sample, False),
+                   out_shardings=fold_sh)
+    self.state = init(self.fold_data.fold_key)
+    mean, std = ((float(np.mean(views.KINETICS_MEAN)),), (float(np.mean(views.KINETICS_STD)),)) \
+        if c.data.grey else (tuple(map(float, views.KINETICS_MEAN)),
+                             tuple(map(float, views.KINETICS_STD)))
+    to_input = on_device.InputTransform(mean, std, c.data.relative_to_first_frame)
+    self.step_fn = steps.make_train_step(
+        model, tx, batch_size=self.batch, to_input=to_input, flip=c.train.flip,
+        rotate_degrees=c.train.rotate_degrees, mesh=mesh, strategy=strategy,
+        fold_chunk=fold_chunk, compute_dtype=self.dtype)
+    self.eval_fn = steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy,
+                                        fold_chunk=fold_chunk, compute_dtype=self.dtype)
+    self.eval_batch = c.eval.batch_size
+    self.eval_idx = jax.device_put(
+        np.tile(np.arange(self.eval_batch, dtype=np.int32) % num_samples, (lanes, 1)), fold_sh)
+    self.num_folds = lanes
+    self.mesh = mesh
+
+  def compile_train(self):
+    """(compile seconds, the compiled step (None for 'loop'), XLA's cost analysis or {})."""
+    jitted = getattr(self.step_fn, "single_fold", None)
+    start = time.perf_counter()
+    if jitted is None:
+      compiled = self.step_fn.lower(self.state, self.fold_data, self.inputs,
+                                    self.labels).compile()
+    else:
+      import numpy as np
+      compiled = jitted.lower(np.int32(0), self.state, self.fold_data, self.inputs,
+                              self.labels).compile()
+    seconds = time.perf_counter() - start
+    cost = compiled.cost_analysis() or {}
+    if isinstance(cost, list):  # older jax returned one dict per program
+      cost = cost[0] if cost else {}
+    return seconds, (compiled if jitted is None else None), cost
+
+  def train_runner(self, compiled=None):
+    step = compiled or self.step_fn
+
+    def run():
+      self.state, metrics = step(self.state, self.fold_data, self.inputs, self.labels)
+      return metrics
+    return run
+
+  def eval_runner(self):
+    return lambda: self.eval_fn(self.state, self.eval_idx, self.inputs)
+
+
+def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
+              strategies=("vmap", "map", "loop", "sharded"), torch: str = "auto",
+              torch_threads: int = 0, peak_tflops: float = 0.0) -> dict:
+  """Every figure of the benchmark as a dict (see the module docstring)."""
+  import jax
+
+  from mejax import memory, sharding
+
+  device = jax.devices()[0]
+  one = sharding.make_mesh(1, [device])
+  c = config
+  result: dict[str, Any] = {
+      "machine": {"platform": device.platform, "device_kind": device.device_kind,
+                  "devices": jax.device_count(), "cpu_count": os.cpu_count(),
+                  "python": platform.python_version(), "jax": jax.__version__,
+                  "host": platform.machine(), "xla_flags": os.environ.get("XLA_FLAGS", "")},
+      "config": {"model": c.model.name, "width_multiplier": c.model.width_multiplier,
+                 "conv_lowering": c.model.get("conv_lowering", "xla"),
+                 "dtype": c.model.get("dtype", "float32"), "batch_size": c.train.batch_size,
+                 "eval_batch_size": c.eval.batch_size,
+                 "clip": [c.data.num_frames, c.data.size, c.data.size, 1 if c.data.grey else 3]},
+  }
+
+  # One fold on one device: the unit of work everything else is compared with.
+  single = _Sweep(c, 1, one, "vmap")
+  compile_s, compiled, cost = single.compile_train()
+  step_s, times = _median_seconds(single.train_runner(compiled), steps, warmup)
+  flops = float(cost.get("flops", 0.0)) or None
+  peak = peak_tflops or PEAK_TFLOPS.get((device.device_kind, str(single.dtype)))
+  train = {"compile_seconds": compile_s, "seconds_per_step": step_s,
+           "clips_per_second": single.batch / step_s, "times": times,
+           "flops_per_step": flops,
+           "achieved_tflops": flops / step_s / 1e12 if flops else None,
+           "peak_tflops": peak,
+           "utilisation": flops / step_s / 1e12 / peak if flops and peak else None,
+           "step_bytes": memory.step_bytes(compiled)}
+  result["train"] = train
+  start = time.perf_counter()
+  jax.block_until_ready(single.eval_runner()())
+  eval_compile = time.perf_counter() - start
+  eval_s, _ = _median_seconds(single.eval_runner(), steps, warmup)
+  result["eval"] = {"compile_seconds": eval_compile, "seconds_per_step": eval_s,
+                    "clips_per_second": single.eval_batch / eval_s}
+  del single
+
+  # The fold axis: F folds in one sweep versus F one-fold steps.
+  result["fold_axis"] = []
+  for strategy in [s for s in strategies if s]:
+    if strategy == "sharded":
+      if jax.device_count() < 2:
+        continue
+      mesh, kind = sharding.make_mesh(1), "vmap"
+    else:
+      mesh, kind = one, strategy
+    sweep = _Sweep(c, folds, mesh, kind)
+    compile_s, compiled, _ = sweep.compile_train()
+    sweep_s, _ = _median_seconds(sweep.train_runner(compiled), steps, warmup)
+    result["fold_axis"].append({
+        "strategy": strategy, "folds": sweep.num_folds, "devices": mesh.size,
+        "compile_seconds": compile_s, "seconds_per_step": sweep_s,
+        "separate_seconds": sweep.num_folds * step_s,
+        "sweep_over_separate": sweep_s / (sweep.num_folds * step_s),
+        "clips_per_second": sweep.num_folds * sweep.batch / sweep_s})
+    del sweep
+
+  result["torch"] = _torch_baseline(c, torch, torch_threads, steps, warmup, device.platform)
+  if result["torch"].get("train"):
+    result["jax_over_torch_train_time"] = step_s / result["torch"]["train"]["seconds_per_step"]
+  if result["torch"].get("eval"):
+    result["jax_over_torch_eval_time"] = eval_s / result["torch"]["eval"]["seconds_per_step"]
+
+  result["memory"] = {"peak_host_rss_bytes": _peak_rss_bytes(),
+                      "device": memory.device_memory_report(device)}
+  return result
+
+
+def _peak_rss_bytes() -> int:
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def _torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platform_name: str) -> dict:
+  if mode == "off":
+    return {"skipped": "--torch=off"}
+  try:
+    import torch  # noqa: F401
+    from benchmarks import torch_bench
+  except ImportError as e:
+    if mode == "on":
+      raise RuntimeError("--torch=on but the PyTorch baseline cannot be imported "
+                         f"({e}); pip install 'mejax[bench]' (torch==2.13.0)") from e
+    return {"skipped": f"torch not importable ({e})"}
+  kwargs = {}
+  if c.model.name == "convlstm_ae":
+    kwargs = {"peephole": c.model.get("peephole", False)}
+  channels = 1 if c.data.grey else 3
+  device = "cuda" if platform_name == "gpu" else "cpu"
+  bf16 = c.model.get("dtype", "float32") == "bfloat16"
+  common = dict(batch_size=c.train.batch_size, num_frames=c.data.num_frames, size=c.data.size,
+                channels=channels, num_classes=3, steps=steps, warmup=warmup,
+                threads=threads or None, device=device, bf16=bf16)
+  model = torch_bench.build_model(c.model.name, 3, c.model.width_multiplier, channels, **kwargs)
+  out = {"train": torch_bench.time_train_step(model, **common)}
+  common["batch_size"] = c.eval.batch_size
+  out["eval"] = torch_bench.time_eval_step(model, **common)
+  for part in out.values():
+    part.pop("times", None)
+  return out
+
+
+def markdown(result: dict) -> str:
+  """The figures as a markdown table (the form docs/benchmarks.md uses)."""
+  m, cfg, tr, ev = result["machine"], result["config"], result["train"], result["eval"]
+  fmt = lambda v, f="{:.3g}": "n/a" if v is None else f.format(v)
+  lines = [f"Machine: {m['platform']} ({m['device_kind']}), {m['devices']} device(s), "
+           f"{m['cpu_count']} CPU cores, jax {m['jax']}. Model {cfg['model']} x"
+           f"{cfg['width_multiplier']:.4g}, clip {'x'.join(map(str, cfg['clip']))}, batch "
+           f"{cfg['batch_size']}, {cfg['dtype']}, conv lowering {cfg['conv_lowering']}.", "",
+           "| measurement | value |", "| --- | --- |",
+           f"| train step (1 fold) | {fmt(tr['seconds_per_step'])} s, "
+           f"{fmt(tr['clips_per_second'])} clips/s |",
+           f"| train compile | {fmt(tr['compile_seconds'])} s |",
+           f"| model FLOPs per train step (XLA) | {fmt(tr['flops_per_step'])} |",
+           f"| achieved / peak | {fmt(tr['achieved_tflops'])} / {fmt(tr['peak_tflops'])} TFLOP/s"
+           f" ({fmt(tr['utilisation'], '{:.1%}')}) |",
+           f"| eval step (batch {cfg['eval_batch_size']}) | {fmt(ev['seconds_per_step'])} s, "
+           f"{fmt(ev['clips_per_second'])} clips/s (compile {fmt(ev['compile_seconds'])} s) |",
+           f"| compiled train step memory | {fmt(tr['step_bytes'] and tr['step_bytes'] / 2**20)}"
+           " MiB |",
+           f"| peak host RSS | {result['memory']['peak_host_rss_bytes'] / 2**30:.2f} GiB |"]
+  dev = result["memory"]["device"]
+  if dev:
+    lines.append(f"| device memory peak | {dev.get('peak_bytes_in_use', 0) / 2**30:.2f} GiB |")
+  t = result["torch"]
+  if t.get("train"):
+    lines.append(f"| PyTorch {t['train']['torch_version']} train step | "
+                 f"{fmt(t['train']['seconds_per_step'])} s ({t['train']['threads']} threads) |")
+    lines.append(f"| JAX / PyTorch train step time | {fmt(result['jax_over_torch_train_time'])} |")
+    lines.append(f"| PyTorch eval step | {fmt(t['eval']['seconds_per_step'])} s; JAX / PyTorch "
+                 f"{fmt(result['jax_over_torch_eval_time'])} |")
+  else:
+    lines.append(f"| PyTorch baseline | {t.get('skipped')} |")
+  if result["fold_axis"]:
+    lines += ["", "| fold strategy | folds | devices | s / step | F single-fold steps | "
+              "sweep / separate | clips/s | compile s |", "| --- | --- | --- | --- | --- | --- | "
+              "--- | --- |"]
+    for r in result["fold_axis"]:
+      lines.append(f"| {r['strategy']} | {r['folds']} | {r['devices']} | "
+                   f"{fmt(r['seconds_per_step'])} | {fmt(r['separate_seconds'])} | "
+                   f"{fmt(r['sweep_over_separate'])} | {fmt(r['clips_per_second'])} | "
+                   f"{fmt(r['compile_seconds'])} |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # Run from a checkout: the PyTorch baseline lives beside the package, in benchmarks/.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  result = run_bench(flags.FLAGS.config, folds=_FOLDS.value, steps=_STEPS.value,
+                     warmup=_WARMUP.value, strategies=tuple(_STRATEGIES.value),
+                     torch=_TORCH.value, torch_threads=_TORCH_THREADS.value,
+                     peak_tflops=_PEAK_TFLOPS.value)
+  print(markdown(result))
+  if _JSON.value:
+    with open(_JSON.value, "w") as f:
+      json.dump(result, f, indent=1, default=str)
+
+
+if __name__ == "__main__":
+  app.run(main)
