@@ -33,6 +33,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.size = 64
   c.data.grey = False
   c.data.relative_to_first_frame = False  # True: frames minus the onset frame (motion only)
+  c.data.view_cache = True           # views cached in <data_dir>/mejax_views: no TensorFlow needed
 
   c.protocol = ml_collections.ConfigDict()
   c.protocol.name = "loso"

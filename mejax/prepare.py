@@ -21,8 +21,8 @@ def main(argv):
   names = argv[1:]
   if not names:
     raise app.UsageError("Name at least one dataset, e.g. synthetic_me/micro")
-  import tensorflow_datasets as tfds
-  import tfds_builders  # noqa: F401  registers the project's builders
+  from mejax.data import clipset
+  tfds = clipset.import_tfds()
 
   for name in names:
     try:

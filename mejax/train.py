@@ -34,6 +34,7 @@ from mejax import steps
 from mejax import summaries
 from mejax.data import clipset as clipset_lib
 from mejax.data import on_device
+from mejax.data import view_cache
 from mejax.data import views
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,36 @@ class Experiment:
 
 
 def prepare(config: ml_collections.ConfigDict) -> Experiment:
-  """Loads the data, builds the view and the folds; checks the classes of every fold."""
-  clips = clipset_lib.load(config.data.datasets, config.data.data_dir, config.data.label_map)
-  return prepare_clips(clips, config)
+  """Loads the data and its view (from the view cache when one matches: no TensorFlow needed),
+  builds the folds and checks the classes of every fold."""
+  use_cache = config.data.get("view_cache", True)
+  path = view_cache.cache_path(config.data)
+  cached = view_cache.load(path, config.data) if use_cache else None
+  if cached is not None:
+    clips, inputs = cached
+    log.info("View read from the cache %s", path)
+  else:
+    clips = clipset_lib.load(config.data.datasets, config.data.data_dir, config.data.label_map)
+    inputs = _make_view(clips, config)
+    if use_cache and distributed.is_writer():
+      try:
+        view_cache.save(path, clips, inputs, config.data)
+      except OSError as e:  # a read-only data dir costs a rebuild next time, nothing else
+        log.warning("Could not write the view cache %s: %s", path, e)
+  return prepare_view(clips, inputs, config)
+
+
+def _make_view(clips: clipset_lib.ClipSet, config: ml_collections.ConfigDict) -> np.ndarray:
+  return views.make_view(clips, config.data.view, num_frames=config.data.num_frames,
+                         size=config.data.size, grey=config.data.grey)
 
 
 def prepare_clips(clips: clipset_lib.ClipSet, config: ml_collections.ConfigDict) -> Experiment:
-  inputs = views.make_view(clips, config.data.view, num_frames=config.data.num_frames,
-                           size=config.data.size, grey=config.data.grey)
+  return prepare_view(clips, _make_view(clips, config), config)
+
+
+def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
+                 config: ml_collections.ConfigDict) -> Experiment:
   folds = protocols.make_folds(clips, config.protocol)
   fold_ids = list(config.train.only_folds) or list(range(len(folds.names)))
   unknown = [f for f in fold_ids if not 0 <= f < len(folds.names)]
@@ -214,7 +237,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   abstract_state = jax.eval_shape(init, fold_data.fold_key)
   # Refuse a sweep whose resident state cannot fit before anything runs (numbers in the error).
   folds_per_device = len(lanes) // mesh.shape[sharding.FOLD]
-  free_before = memory.device_free_bytes(devices[0], memory.num_host_devices())
+  # Measured on this process's device, then the least over processes: all must pick one chunk.
+  free_before = distributed.min_over_processes(memory.device_free_bytes(
+      distributed.local_mesh_device(devices), memory.num_host_devices()))
   state_per_device = memory.tree_bytes(abstract_state) // mesh.shape[sharding.FOLD]
   data_per_device = exp.inputs.nbytes + memory.tree_bytes(fold_data) // mesh.shape[sharding.FOLD]
   memory.check_resident_fits(state_per_device, data_per_device, free_before, folds_per_device)

@@ -174,17 +174,17 @@ def test_held_out_subject_contributes_nothing_to_its_fold(tiny_data_dir, tmp_pat
   fold_index = 1
   train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "clean"))
 
-  prepare_clips = train.prepare_clips
+  prepare_view = train.prepare_view
 
-  def scrambled(clips, config):
-    exp = prepare_clips(clips, config)
+  def scrambled(clips, inputs, config):
+    exp = prepare_view(clips, inputs, config)
     test = exp.folds.test[fold_index]
     rng = np.random.default_rng(0)
     exp.inputs[test] = rng.integers(0, 256, exp.inputs[test].shape, dtype=np.uint8)
     exp.clips.label[test] = (exp.clips.label[test] + 1) % exp.clips.num_classes
     return exp
 
-  monkeypatch.setattr(train, "prepare_clips", scrambled)
+  monkeypatch.setattr(train, "prepare_view", scrambled)
   train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "scrambled"))
   _, clean, _, experiment = checkpoints.load_for_analysis(tmp_path / "clean")
   _, dirty, _, _ = checkpoints.load_for_analysis(tmp_path / "scrambled")

@@ -122,9 +122,7 @@ def from_records(records: Sequence[dict], label_map: labels_lib.LabelMap,
 
 def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
   """Loads built TFDS datasets ("name/config", e.g. "synthetic_me/micro") into one ClipSet."""
-  import tensorflow_datasets as tfds
-  import tfds_builders  # noqa: F401  registers the project's builders
-
+  tfds = import_tfds()
   lmap = labels_lib.get_label_map(label_map)
   parts = []
   for name in datasets:
@@ -144,6 +142,22 @@ def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
     log.info("Loaded %s: %d clips (%d dropped by label map)", version, len(parts[-1]),
              len(parts[-1].dropped))
   return concatenate(parts)
+
+
+def import_tfds():
+  """tensorflow_datasets with the project's builders registered, TensorFlow kept off the GPUs.
+
+  TensorFlow only reads records here; left alone, a GPU build of it would reserve most of every
+  GPU's memory before JAX could use it.
+  """
+  import tensorflow as tf
+  try:
+    tf.config.set_visible_devices([], "GPU")
+  except RuntimeError:  # TensorFlow already initialised its devices (then it was done before)
+    pass
+  import tensorflow_datasets as tfds
+  import tfds_builders  # noqa: F401  registers the project's builders
+  return tfds
 
 
 def _text(value) -> str:

@@ -1,0 +1,101 @@
+"""A cache of built views: training and benchmarks without TensorFlow.
+
+Reading TFRecords needs TensorFlow, which GPU images often lack (and which must not take GPU
+memory beside JAX). A view (the uint8 model input of every clip) plus the clip metadata is all
+training needs, so the first run writes them to `<data_dir>/mejax_views/<key>.npz` and later runs,
+on this machine or on one the data dir was copied to, read that file with numpy alone.
+
+The key covers what the view depends on: datasets, label map, view kind, frames, size, colour.
+The file also records each dataset's `dataset_info.json` digest; a dataset rebuilt since (its
+digest changed) makes the cache stale and the view is rebuilt from the TFRecords. Where the
+TFRecords are absent (only `mejax_views/` was copied), the cache is used as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from mejax.data.clipset import ClipSet
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+_ARRAYS = ("sample_id", "dataset", "subject", "emotion", "action_units", "objective_class", "fps",
+           "onset", "apex", "offset", "label")
+
+
+def _version_key(name: str):
+  return tuple(int(p) if p.isdigit() else p for p in name.split("."))
+
+
+def dataset_info_path(name: str, data_dir: str) -> pathlib.Path | None:
+  """`<data_dir>/<dataset>/<config>/<version>/dataset_info.json` of the version TFDS would load
+  (the one named after ':' or the newest on disk), found without TensorFlow."""
+  base, _, version = name.partition(":")
+  root = pathlib.Path(data_dir, *base.split("/"))
+  if version:
+    path = root / version / "dataset_info.json"
+    return path if path.exists() else None
+  versions = sorted((p for p in root.glob("*/dataset_info.json")),
+                    key=lambda p: _version_key(p.parent.name))
+  return versions[-1] if versions else None
+
+
+def _digest(path: pathlib.Path | None) -> str | None:
+  return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cache_path(data) -> pathlib.Path:
+  """The cache file of a `config.data` (datasets, label map and view settings)."""
+  key = {"format": FORMAT, "datasets": list(data.datasets), "label_map": data.label_map,
+         "view": data.view, "num_frames": data.num_frames, "size": data.size,
+         "grey": bool(data.grey)}
+  digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+  return pathlib.Path(data.data_dir, "mejax_views", f"{digest}.npz")
+
+
+def save(path: pathlib.Path, clips: ClipSet, view: np.ndarray, data) -> None:
+  """Writes the view and metadata atomically (a half-written cache is never read)."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  meta = {"format": FORMAT, "class_names": list(clips.class_names), "sources": list(clips.sources),
+          "dropped": clips.dropped,
+          "dataset_info": {n: _digest(dataset_info_path(n, data.data_dir)) for n in data.datasets}}
+  with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
+    np.savez(f, view=view, meta=np.asarray(json.dumps(meta)),
+             **{k: getattr(clips, k) for k in _ARRAYS})
+  os.replace(f.name, path)
+  log.info("Cached the view of %s in %s", ",".join(data.datasets), path)
+
+
+def load(path: pathlib.Path, data) -> tuple[ClipSet, np.ndarray] | None:
+  """The cached (ClipSet, view), or None when there is no cache or a dataset changed since.
+
+  The ClipSet's `frames` are the view's clips (its original frames are not cached).
+  """
+  if not path.exists():
+    return None
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      meta = json.loads(str(z["meta"]))
+      arrays = {k: z[k] for k in _ARRAYS}
+      view = z["view"]
+  except (OSError, ValueError, KeyError) as e:
+    log.warning("Ignoring the unreadable view cache %s (%s); rebuilding it", path, e)
+    return None
+  if meta.get("format") != FORMAT:
+    return None
+  for name, digest in meta["dataset_info"].items():
+    now = _digest(dataset_info_path(name, data.data_dir))
+    if now is not None and now != digest:
+      log.warning("%s was rebuilt since its view was cached in %s; rebuilding the view", name, path)
+      return None
+  clips = ClipSet(frames=list(view), class_names=tuple(meta["class_names"]),
+                  sources=tuple(meta["sources"]), dropped=meta["dropped"], **arrays)
+  return clips, view

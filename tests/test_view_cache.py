@@ -1,0 +1,89 @@
+"""The view cache: a second run reads its inputs without TensorFlow and gets the same experiment."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from mejax import train
+from mejax.data import clipset as clipset_lib
+from mejax.data import view_cache
+from test_train import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _copy_dataset(src, dst):
+  import shutil
+  shutil.copytree(src, dst, ignore=shutil.ignore_patterns("mejax_views"))
+  return str(dst)
+
+
+def test_cached_view_equals_the_view_built_from_tfrecords(tiny_data_dir, tmp_path, monkeypatch):
+  data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
+  config = tiny_config(data_dir)
+  path = view_cache.cache_path(config.data)
+  assert not path.exists()
+  built = train.prepare(config)
+  assert path.exists()
+
+  def no_tfrecords(*args, **kwargs):
+    raise AssertionError("the TFRecords were read although a view cache exists")
+
+  monkeypatch.setattr(clipset_lib, "load", no_tfrecords)
+  cached = train.prepare(config)
+  np.testing.assert_array_equal(cached.inputs, built.inputs)
+  for key in ("label", "subject", "dataset", "sample_id", "onset", "apex", "offset"):
+    np.testing.assert_array_equal(getattr(cached.clips, key), getattr(built.clips, key))
+  assert cached.clips.class_names == built.clips.class_names
+  assert cached.clips.sources == built.clips.sources
+  assert cached.folds_json == built.folds_json
+  # Another view setting is another cache entry, built from the TFRecords.
+  config.data.size = 8
+  with pytest.raises(AssertionError, match="TFRecords were read"):
+    train.prepare(config)
+
+
+def test_a_rebuilt_dataset_makes_the_cache_stale(tiny_data_dir, tmp_path):
+  data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
+  config = tiny_config(data_dir)
+  train.prepare(config)
+  path = view_cache.cache_path(config.data)
+  assert view_cache.load(path, config.data) is not None
+  info = view_cache.dataset_info_path(config.data.datasets[0], data_dir)
+  info.write_text(info.read_text().replace('"name"', '"name" ', 1))
+  assert view_cache.load(path, config.data) is None
+
+
+@pytest.mark.slow
+def test_training_runs_without_tensorflow_from_the_cache(tiny_data_dir, tmp_path):
+  data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
+  config = tiny_config(data_dir)
+  train.prepare(config)  # writes the cache
+  # Only the cache travels (a GPU image without TensorFlow and without the TFRecords).
+  gpu_data = tmp_path / "gpu_data"
+  os.makedirs(gpu_data)
+  os.rename(view_cache.cache_path(config.data).parent, gpu_data / "mejax_views")
+  script = textwrap.dedent(f"""
+      import sys
+      sys.modules["tensorflow"] = None           # any import of TensorFlow now fails
+      sys.modules["tensorflow_datasets"] = None
+      sys.path.insert(0, {os.path.join(ROOT, "tests")!r})
+      from test_train import tiny_config
+      from mejax import train
+      report = train.train_and_evaluate(tiny_config({str(gpu_data)!r}), {str(tmp_path / "run")!r})
+      assert "tensorflow" not in [m.split(".")[0] for m in sys.modules if sys.modules[m]]
+      print("UAR", report["pooled"]["uar"])
+  """)
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+             JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert "UAR" in proc.stdout
+  metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+  assert metrics["folds_trained"] > 0
