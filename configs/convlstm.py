@@ -12,6 +12,8 @@ Presets (the part after ':'):
           3D convs lowered as 2D convs and folds looped (both measured faster on XLA:CPU).
   paper   the paper's schedule: inner validation of 2 training subjects per fold drives
           reduce-on-plateau (patience 5) and early stopping (patience 8), best state restored.
+  megc_sweep  paper sizes on synthetic_me/megc_sized (68 subjects, 442 clips: a MEGC2019-sized
+          68-fold LOSO sweep), bfloat16 compute; the GPU sweep benchmark.
 """
 
 import os
@@ -108,6 +110,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.protocol.val_subjects = 2
     c.train.plateau_patience = 5
     c.train.early_stopping_patience = 8
+  elif arg == "megc_sweep":
+    # A MEGC2019-sized LOSO sweep (68 folds, 442 clips) at paper sizes for one GPU: bf16
+    # compute, float32 parameters; folds run in chunks that fit the device's memory.
+    c.data.datasets = ("synthetic_me/megc_sized",)
+    c.model.dtype = "bfloat16"
   else:
-    raise ValueError(f"Unknown preset {arg!r} for configs/convlstm.py; known: smoke, paper")
+    raise ValueError(f"Unknown preset {arg!r} for configs/convlstm.py; known: smoke, paper, "
+                     "megc_sweep")
   return c

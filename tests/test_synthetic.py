@@ -1,5 +1,6 @@
 """Tests of the synthetic_me renderer, generator, TFDS builder and calibration."""
 
+import collections
 import dataclasses
 
 import cv2
@@ -215,3 +216,12 @@ def test_single_apex_frames_carry_no_class_signal_but_differences_do():
   difference_uar = calibration.difference_logreg_uar(frames, onsets, apexes, labels, subjects)
   assert apex_uar <= 0.50, apex_uar
   assert difference_uar >= 0.48, difference_uar
+
+
+def test_megc_sized_corpus_has_the_composites_442_clips_of_68_subjects():
+  plans = generate.plan_dataset(generate.PRESETS["megc_sized"])
+  per_subject = collections.Counter(p.subject for p in plans)
+  assert len(plans) == 442 and len(per_subject) == 68
+  assert sorted(set(per_subject.values())) == [6, 7]
+  # Every class occurs (the 68-fold LOSO sweep trains a 3-class model).
+  assert {generate.class_index(p) for p in plans} == {0, 1, 2}

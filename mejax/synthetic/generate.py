@@ -103,6 +103,8 @@ class SyntheticConfig:
   kind: str = "micro"
   n_subjects: int = 24
   clips_per_subject: tuple[int, int] = (10, 14)  # inclusive range
+  # Exact corpus size instead of the range: subjects get total // n or one more (the first ones).
+  total_clips: int | None = None
   fps_sources: tuple[float, ...] = (100.0, 60.0, 30.0)
   size: int = 128
   grey: bool = False
@@ -146,6 +148,10 @@ PRESETS = {
     "micro": SyntheticConfig(difficulty=CALIBRATED_MICRO_DIFFICULTY),
     "macro": SyntheticConfig(kind="macro", n_subjects=40, clips_per_subject=(5, 9),
                              fps_sources=(30.0, 25.0)),
+    # The size of the MEGC2019 composite (442 clips, 68 subjects) for sweep benchmarks: 34
+    # subjects with 7 clips and 34 with 6, at the micro difficulty.
+    "megc_sized": SyntheticConfig(n_subjects=68, total_clips=442,
+                                  difficulty=CALIBRATED_MICRO_DIFFICULTY),
     # Test-only: few small clips with the same motion (relative to the face) as `micro`.
     "micro_tiny": SyntheticConfig(n_subjects=6, clips_per_subject=(4, 6), size=64,
                                   difficulty=CALIBRATED_MICRO_DIFFICULTY),
@@ -187,6 +193,9 @@ def plan_subject(config: SyntheticConfig, subject_index: int) -> list[ClipPlan]:
   low, high = config.clips_per_subject
   n_clips = int(np.random.default_rng([config.seed, _SUBJECT_STREAM, subject_index])
                 .integers(low, high + 1))
+  if config.total_clips is not None:
+    base, extra = divmod(config.total_clips, config.n_subjects)
+    n_clips = base + (subject_index < extra)
   fps = float(config.fps_sources[subject_index % len(config.fps_sources)])
   return [_plan_clip(config, subject_index, clip, identity, fps) for clip in range(n_clips)]
 

@@ -5,6 +5,8 @@ Configs:
     micro-expressions (<= 0.5 s, 0.5-2 px at apex).
   macro: 40 subjects x 5-9 clips, 2 sources (30, 25 fps), 128x128 RGB, posed onset->peak
     macro-expressions (2-4 s, 4-8 px), for macro -> micro transfer.
+  megc_sized: the MEGC2019 composite's size (68 subjects, 442 clips) with the micro motion, for
+    68-fold sweep benchmarks.
   micro_tiny: TEST ONLY. 6 subjects x 4-6 clips at 64x64 with the micro motion; builds in seconds.
 
 One split, `train`, holds every clip; evaluation protocols split it later. Records follow
@@ -63,6 +65,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                        "128x128 RGB."),
       _config("macro", "40 subjects, 5-9 posed onset->peak macro-expression clips each, "
                        "30/25 fps, 128x128 RGB."),
+      _config("megc_sized", "68 subjects, 442 micro-expression clips (the MEGC2019 composite's "
+                            "size), 100/60/30 fps, 128x128 RGB."),
       _config("micro_tiny", "TEST ONLY: 6 subjects, 4-6 micro clips each, 64x64 RGB."),
   ]
   DEFAULT_CONFIG_NAME = "micro"
