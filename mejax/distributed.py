@@ -136,3 +136,25 @@ def mesh_devices(num_devices: int = 0) -> list[jax.Device]:
                        f"device of the mesh; use mesh.num_devices=0 with {jax.process_count()} "
                        "processes")
   return devices
+
+
+def local_mesh_device(devices: Sequence[jax.Device]) -> jax.Device:
+  """The first of `devices` this process can address (memory statistics need one)."""
+  return next(d for d in devices if d.process_index == jax.process_index())
+
+
+def min_over_processes(value: int | None) -> int | None:
+  """The smallest of every process's `value` (None: unknown there), the same on every process.
+
+  Decisions from local measurements (free memory -> fold chunk) must agree, or the processes would
+  compile different programs and wait for each other forever.
+  """
+  if not multi_process():
+    return value
+  from jax.experimental import multihost_utils
+  # int32 halves: without jax_enable_x64 an int64 would be truncated on the way.
+  v = -1 if value is None else int(value)
+  mine = np.asarray([v >> 30, v & (2**30 - 1)] if v >= 0 else [-1, 0], np.int32)
+  every = np.asarray(multihost_utils.process_allgather(mine)).reshape(-1, 2).astype(np.int64)
+  known = [(hi << 30) + lo for hi, lo in every if hi >= 0]
+  return int(min(known)) if known else None

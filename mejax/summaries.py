@@ -22,3 +22,13 @@ class ScalarWriter:
   def close(self) -> None:
     self._writer.flush()
     self._writer.close()
+
+
+class NullWriter:
+  """Stands in for ScalarWriter on processes that write nothing (all but process 0)."""
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    del step, scalars
+
+  def close(self) -> None:
+    pass
