@@ -130,7 +130,8 @@ class ResNet3D(nn.Module):
     num_classes: size of the Dense head; None returns the last stage's feature map unpooled.
     width_multiplier: scales the widths 64/128/256/512 (see `scaled_width`).
     dtype: computation dtype; parameters are float32.
-    conv_lowering: how 3D convolutions reach XLA ('xla' or 'frames2d'; see `conv3d`).
+    conv_lowering: how 3D convolutions reach XLA (one of `conv3d.LOWERINGS`: 'xla',
+      'frames2d', 'im2col', 'im2col_t', or 'auto' = per layer on CPU, 'xla' elsewhere).
   """
   stage_sizes: Sequence[int]
   num_classes: int | None = 400
