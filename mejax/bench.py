@@ -66,6 +66,20 @@ def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[fl
   return statistics.median(times), times
 
 
+def model_kwargs(model_config, dtype) -> dict:
+  """The config's model.* keys that the named model has (a config written for one model can be
+  benchmarked with another: `--config.model.name=r3d18` drops the ConvLSTM's keys)."""
+  import dataclasses
+
+  from mejax import models
+  if model_config.name not in models.MODELS:
+    models.get_model(model_config.name)  # raises, naming the known models
+  cls = models.MODELS[model_config.name]
+  known = {f.name for f in dataclasses.fields(getattr(cls, "func", cls))}
+  return {k: (dtype if k == "dtype" else v) for k, v in model_config.items()
+          if k != "name" and k in known}
+
+
 class _Sweep:
   """A fold-stacked state and step for F folds of random data, as train.py builds them."""
 
@@ -88,8 +102,7 @@ class _Sweep:
     labels = rng.integers(0, 3, num_samples).astype(np.int32)
     self.dtype = train.compute_dtype(c)
     model = models.get_model(c.model.name, num_classes=3,
-                             **{k: (self.dtype if k == "dtype" else v)
-                                for k, v in c.model.items() if k != "name"})
+                             **model_kwargs(c.model, self.dtype))
     tx = optax.adam(c.train.learning_rate)
     lanes = sharding.padded_fold_count(num_folds, mesh)
     fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)

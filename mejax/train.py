@@ -266,7 +266,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
         rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy,
         fold_chunk=chunk, compute_dtype=dtype)
-    if strategy == "loop":
+    if not hasattr(step, "lower"):  # 'loop' (a Python loop of jitted calls), or a wrapped step
       return step
     return step.lower(state, fold_data, inputs, labels).compile()
 
