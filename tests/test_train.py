@@ -13,6 +13,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+import tiny_config as tiny_config_file
 
 from mejax import checkpoints
 from mejax import steps
@@ -31,21 +32,8 @@ def load_config(preset="smoke"):
 
 
 def tiny_config(data_dir, **overrides):
-  c = load_config("smoke")
-  c.data.datasets = ("synthetic_me/micro_tiny",)
+  c = tiny_config_file.get_config()
   c.data.data_dir = data_dir
-  c.data.size = 16
-  c.data.num_frames = 4
-  c.model.width_multiplier = 1 / 32
-  c.train.batch_size = 4
-  c.train.num_epochs = 2
-  c.train.steps_per_epoch = 2
-  c.eval.every_epochs = 1
-  c.eval.batch_size = 8
-  c.train.rotate_degrees = 8.0  # keep every on-device path of the paper config in play
-  c.train.class_weighted_loss = True
-  c.train.fold_strategy = "vmap"  # the multi-device path; 'loop' is single-device
-  c.progress = False
   for dotted, value in overrides.items():
     node = c
     *parents, leaf = dotted.split(".")

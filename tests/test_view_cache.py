@@ -87,3 +87,16 @@ def test_training_runs_without_tensorflow_from_the_cache(tiny_data_dir, tmp_path
   assert "UAR" in proc.stdout
   metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
   assert metrics["folds_trained"] > 0
+
+
+def test_prepare_command_writes_the_view_cache_of_a_config(tiny_data_dir, tmp_path):
+  data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(
+      [sys.executable, "-m", "mejax.prepare", "--config", "tests/tiny_config.py",
+       "--data_dir", data_dir], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  config = tiny_config(data_dir)
+  path = view_cache.cache_path(config.data)
+  assert path.exists() and str(path) in proc.stdout
+  assert view_cache.load(path, config.data) is not None
