@@ -58,8 +58,9 @@ def test_lowering_matches_xla_forward_and_gradients(name, lowering, input_shape=
 
 def test_auto_picks_per_layer_on_cpu_and_xla_elsewhere():
   # R3D-18 at batch 8, 12x64x64 clips: the layer input shapes.
-  assert conv3d.auto_lowering((3, 7, 7), (1, 2, 2), (8, 12, 64, 64, 3), 'cpu') == 'frames2d'
-  assert conv3d.auto_lowering((3, 3, 3), (1, 1, 1), (8, 12, 32, 32, 64), 'cpu') == 'frames2d'
+  assert conv3d.auto_lowering((3, 7, 7), (1, 2, 2), (8, 12, 64, 64, 3), 'cpu') == 'frames2d_vjp'
+  assert conv3d.auto_lowering((3, 3, 3), (1, 1, 1), (8, 12, 32, 32, 64), 'cpu') == 'frames2d_vjp'
+  assert conv3d.auto_lowering((3, 3, 3), (1, 1, 1), (8, 6, 16, 16, 128), 'cpu') == 'frames2d_vjp'
   assert conv3d.auto_lowering((3, 3, 3), (1, 1, 1), (8, 3, 8, 8, 256), 'cpu') == 'frames2d'
   assert conv3d.auto_lowering((3, 3, 3), (1, 1, 1), (8, 2, 4, 4, 512), 'cpu') == 'im2col'
   assert conv3d.auto_lowering((3, 3, 3), (2, 2, 2), (8, 12, 32, 32, 64), 'cpu') == 'im2col'
