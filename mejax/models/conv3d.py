@@ -215,6 +215,23 @@ def conv3d_frames2d_vjp(x, kernel, strides, padding):
   return _frames2d_vjp(x, kernel, strides, padding)
 
 
+def conv3d(x, kernel, strides, padding, lowering: str = "xla"):
+  """(N, T, H, W, C) * (kT, kH, kW, C, O) with the named lowering ('auto' picks per shape)."""
+  if lowering not in LOWERINGS:
+    raise ValueError(f"Unknown conv lowering {lowering!r}; known: {LOWERINGS}")
+  if lowering == "auto":
+    lowering = auto_lowering(kernel.shape[:3], strides, x.shape,
+                             itemsize=jnp.dtype(x.dtype).itemsize)
+  if lowering == "xla":
+    return lax.conv_general_dilated(x, kernel, tuple(strides), tuple(tuple(p) for p in padding),
+                                    dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
+  if lowering == "frames2d":
+    return conv3d_frames2d(x, kernel, strides, padding)
+  if lowering == "frames2d_vjp":
+    return conv3d_frames2d_vjp(x, kernel, strides, padding)
+  return conv3d_im2col(x, kernel, strides, padding, per_temporal_tap=lowering == "im2col_t")
+
+
 class Conv3D(nn.Module):
   """`nn.Conv` for (N, T, H, W, C) inputs with explicit padding and a selectable lowering."""
   features: int
@@ -235,21 +252,7 @@ class Conv3D(nn.Module):
                         tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
     x = x.astype(self.dtype)
     kernel = kernel.astype(self.dtype)
-    lowering = self.lowering
-    if lowering == "auto":
-      lowering = auto_lowering(self.kernel_size, self.strides, x.shape,
-                                itemsize=jnp.dtype(self.dtype).itemsize)
-    if lowering == "xla":
-      y = lax.conv_general_dilated(x, kernel, tuple(self.strides),
-                                   tuple(tuple(p) for p in self.padding),
-                                   dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
-    elif lowering == "frames2d":
-      y = conv3d_frames2d(x, kernel, self.strides, self.padding)
-    elif lowering == "frames2d_vjp":
-      y = conv3d_frames2d_vjp(x, kernel, self.strides, self.padding)
-    else:
-      y = conv3d_im2col(x, kernel, self.strides, self.padding,
-                        per_temporal_tap=lowering == "im2col_t")
+    y = conv3d(x, kernel, self.strides, self.padding, self.lowering)
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), jnp.float32).astype(self.dtype)
     return y

@@ -48,7 +48,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mejax.models import r3d
+from mejax.models import conv3d, r3d
 
 # PyTorch's Conv default: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)).
 torch_default_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, 'fan_in', 'uniform')
@@ -77,6 +77,34 @@ def zero_state(batch_spatial_shape, features: int, dtype) -> tuple[jax.Array, ja
   return zeros, zeros
 
 
+class CellConv(nn.Module):
+  """`nn.Conv(padding='SAME')` over (N, H, W, C), with nn.Conv's parameters (`kernel` (kH, kW, C,
+  O), `bias`) and the lowerings of `conv3d` (as a 3D conv over one frame). On XLA:CPU 'auto'
+  takes im2col + one matmul for the cells' small maps with many channels (4 x 4 x 613 at paper
+  sizes), where XLA's 2D convolution, its kernel gradient most, is slow (docs/benchmarks.md)."""
+  features: int
+  kernel_size: tuple[int, int]
+  dtype: Any
+  kernel_init: Any
+  bias_init: Any
+  lowering: str = 'xla'
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
+    bias = self.param('bias', self.bias_init, (self.features,), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    same = tuple(((k - 1) // 2, k - 1 - (k - 1) // 2) for k in self.kernel_size)
+    if self.lowering == 'xla':
+      y = jax.lax.conv_general_dilated(x, kernel, (1, 1), same,
+                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    else:
+      y = conv3d.conv3d(x[:, None], kernel[None], (1, 1, 1), ((0, 0),) + same,
+                        self.lowering)[:, 0]
+    return y + bias.astype(self.dtype)
+
+
 class ConvLSTMCell(nn.Module):
   """One ConvLSTM step: `((c, h), x) -> ((c', h'), h')`, x and h of shape (N, H, W, C).
 
@@ -91,15 +119,17 @@ class ConvLSTMCell(nn.Module):
   peephole: bool = False
   init_gain: float = 4.0
   dtype: Any = jnp.float32
+  lowering: str = 'xla'
 
   @nn.compact
   def __call__(self, carry, x):
     c, h = carry
     inputs = jnp.concatenate([x, h], axis=-1)
     fan_in = inputs.shape[-1] * math.prod(self.kernel_size)
-    gates = nn.Conv(4 * self.features, self.kernel_size, padding='SAME', dtype=self.dtype,
-                    kernel_init=cell_kernel_init(self.init_gain),
-                    bias_init=torch_default_bias_init(fan_in), name='conv')(inputs)
+    gates = CellConv(4 * self.features, self.kernel_size, dtype=self.dtype,
+                     kernel_init=cell_kernel_init(self.init_gain),
+                     bias_init=torch_default_bias_init(fan_in), lowering=self.lowering,
+                     name='conv')(inputs)
     i, f, o, g = jnp.split(gates, 4, axis=-1)
     if self.peephole:
       state_shape = c.shape[1:]
@@ -122,12 +152,14 @@ class _EncoderStep(nn.Module):
   peephole: bool
   init_gain: float
   dtype: Any
+  lowering: str
 
   @nn.compact
   def __call__(self, carry, x):
     state1, state2 = carry
     cell = lambda name: ConvLSTMCell(self.features, peephole=self.peephole,
-                                     init_gain=self.init_gain, dtype=self.dtype, name=name)
+                                     init_gain=self.init_gain, dtype=self.dtype,
+                                     lowering=self.lowering, name=name)
     state1, h1 = cell('cell1')(state1, x)
     state2, h2 = cell('cell2')(state2, h1)
     return (state1, state2), h2
@@ -139,12 +171,14 @@ class _DecoderStep(nn.Module):
   peephole: bool
   init_gain: float
   dtype: Any
+  lowering: str
 
   @nn.compact
   def __call__(self, carry):
     state1, state2, previous_output = carry
     cell = lambda name: ConvLSTMCell(self.features, peephole=self.peephole,
-                                     init_gain=self.init_gain, dtype=self.dtype, name=name)
+                                     init_gain=self.init_gain, dtype=self.dtype,
+                                     lowering=self.lowering, name=name)
     state1, h1 = cell('cell1')(state1, previous_output)
     state2, h2 = cell('cell2')(state2, h1)
     return (state1, state2, h2), h2
@@ -166,6 +200,7 @@ class ConvLSTMEncoderDecoder(nn.Module):
   peephole: bool = False
   init_gain: float = 4.0
   dtype: Any = jnp.float32
+  lowering: str = 'xla'
 
   @nn.compact
   def __call__(self, x):
@@ -173,10 +208,10 @@ class ConvLSTMEncoderDecoder(nn.Module):
     x = x.astype(self.dtype)
     state = lambda: zero_state((batch, height, width), self.features, self.dtype)
     encoder = _scan(_EncoderStep)(self.features, self.peephole, self.init_gain, self.dtype,
-                                  name='encoder')
+                                  self.lowering, name='encoder')
     (_, (_, encoder_vector)), _ = encoder((state(), state()), x)
     decoder = _scan(_DecoderStep, length=length)(self.features, self.peephole, self.init_gain,
-                                                 self.dtype, name='decoder')
+                                                 self.dtype, self.lowering, name='decoder')
     _, decoded = decoder((state(), state(), encoder_vector))
     return decoded
 
@@ -191,7 +226,8 @@ class ConvLSTMAutoencoder(nn.Module):
     peephole: add the paper's Hadamard peephole terms (see the module docstring).
     cell_init_gain: std of the cells' conv weights times sqrt(fan_in) (see the module docstring).
     dtype: computation dtype; parameters are float32, logits float32.
-    conv_lowering: how the backbone's 3D convolutions reach XLA ('xla', 'frames2d').
+    conv_lowering: how the convolutions (backbone, cells, head) reach XLA (`conv3d.LOWERINGS`;
+      'auto' picks per layer on CPU and 'xla' elsewhere).
   Parameter tree: `backbone` (R3D-18, no fc; load Kinetics weights with
   `mejax.models.convert.with_torchvision_backbone`), `autoencoder`, `head`.
   """
@@ -214,9 +250,10 @@ class ConvLSTMAutoencoder(nn.Module):
                   conv_lowering=self.conv_lowering, name='backbone')(x, train=train)
     x = ConvLSTMEncoderDecoder(self.features, peephole=self.peephole,
                                init_gain=self.cell_init_gain, dtype=self.dtype,
-                               name='autoencoder')(x)
-    x = nn.Conv(self.num_classes, (1, 3, 3), padding=((0, 0), (1, 1), (1, 1)), dtype=self.dtype,
-                kernel_init=torch_default_kernel_init,
-                bias_init=torch_default_bias_init(self.features * 9), name='head')(x)
+                               lowering=self.conv_lowering, name='autoencoder')(x)
+    x = conv3d.Conv3D(self.num_classes, (1, 3, 3), padding=((0, 0), (1, 1), (1, 1)),
+                      use_bias=True, dtype=self.dtype, kernel_init=torch_default_kernel_init,
+                      bias_init=torch_default_bias_init(self.features * 9),
+                      lowering=self.conv_lowering, name='head')(x)
     # Adaptive average pooling to 1x1x1: the paper's "structural regulariser"; no Dense layer.
     return jnp.mean(x.astype(jnp.float32), axis=(1, 2, 3))
