@@ -9,7 +9,8 @@ Presets (the part after ':'):
           loss, flip + 8 degree rotation, fixed epochs, last state evaluated.
   smoke   the same code path sized for a 2-core CPU: width x1/16, 8x24x24 clips taken relative
           to the onset frame, balanced sampling with an unweighted loss, flip only, 12 epochs;
-          3D convs lowered as 2D convs and folds looped (both measured faster on XLA:CPU).
+          convs lowered as 2D convs ('frames2d', faster than 'auto' at these tiny sizes) and
+          folds looped (both measured faster on XLA:CPU).
   paper   the paper's schedule: inner validation of 2 training subjects per fold drives
           reduce-on-plateau (patience 5) and early stopping (patience 8), best state restored.
   megc_sweep  paper sizes on synthetic_me/megc_sized (68 subjects, 442 clips: a MEGC2019-sized
@@ -52,7 +53,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.width_multiplier = 1.0
   c.model.peephole = False
   c.model.cell_init_gain = 4.0     # cells: weight std x sqrt(fan_in); 3 ** -0.5 is PyTorch
-  c.model.conv_lowering = "xla"      # 'frames2d': 3D convs as 2D convs, ~8x faster on XLA:CPU
+  # 'auto': XLA's convolutions on GPU/TPU, per-layer CPU lowerings on XLA:CPU (R3D-18 step 1.55x
+  # PyTorch's there instead of 4.9x with 'xla'; docs/benchmarks.md). Results do not depend on it.
+  c.model.conv_lowering = "auto"
   c.model.dtype = "float32"          # computation dtype; 'bfloat16' on GPU (parameters stay f32)
 
   c.train = ml_collections.ConfigDict()

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 # Keys that change how a run is executed or shown, not what it computes: a run may resume with
 # other values for them.
 RUNTIME_KEYS = ("progress", "checkpoint_every_epochs", "mesh", "data.data_dir", "log_every_steps",
-                "train.fold_strategy", "train.fold_chunk", "data.view_cache")
+                "train.fold_strategy", "train.fold_chunk", "data.view_cache",
+                "model.conv_lowering")
 
 
 def _without_runtime_keys(config: dict) -> dict:

@@ -252,3 +252,20 @@ def test_learning_rate_schedules():
   config.train.lr_schedule = "step"
   with pytest.raises(ValueError, match="train.lr_schedule"):
     train._learning_rate(config, 10)
+
+
+def test_execution_keys_may_change_on_resume_but_experiment_keys_may_not(tmp_path):
+  """Fold strategy, fold chunk, conv lowering and view cache change how a run computes, not
+  what: a workdir accepts them changed (a resume) and refuses a changed learning rate."""
+  config = load_config("smoke")
+  assert not checkpoints.claim_workdir(tmp_path, config)
+  for key, value in (("train.fold_strategy", "vmap"), ("train.fold_chunk", 2),
+                     ("model.conv_lowering", "auto"), ("data.view_cache", False)):
+    other = load_config("smoke")
+    section, leaf = key.split(".")
+    other[section][leaf] = value
+    assert checkpoints.claim_workdir(tmp_path, other), key
+  other = load_config("smoke")
+  other.train.learning_rate = 0.5
+  with pytest.raises(ValueError, match="train.learning_rate"):
+    checkpoints.claim_workdir(tmp_path, other)
