@@ -26,6 +26,7 @@ import sys
 import time
 from typing import Any, Callable
 
+import numpy as np
 from absl import app
 from absl import flags
 from ml_collections import config_flags
@@ -66,31 +67,15 @@ def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[fl
   return statistics.median(times), times
 
 
-def model_kwargs(model_config, dtype) -> dict:
-  """The config's model.* keys that the named model has (a config written for one model can be
-  benchmarked with another: `--config.model.name=r3d18` drops the ConvLSTM's keys)."""
-  import dataclasses
-
-  from mejax import models
-  if model_config.name not in models.MODELS:
-    models.get_model(model_config.name)  # raises, naming the known models
-  cls = models.MODELS[model_config.name]
-  known = {f.name for f in dataclasses.fields(getattr(cls, "func", cls))}
-  return {k: (dtype if k == "dtype" else v) for k, v in model_config.items()
-          if k != "name" and k in known}
-
-
 class _Sweep:
   """A fold-stacked state and step for F folds of random data, as train.py builds them."""
 
   def __init__(self, config, num_folds: int, mesh, strategy: str, fold_chunk: int = 0):
     import jax
     import jax.numpy as jnp
-    import numpy as np
     import optax
 
     from mejax import models, sharding, steps, train
-    from mejax.data import on_device, views
 
     c = config
     self.batch = c.train.batch_size
@@ -101,8 +86,7 @@ class _Sweep:
     inputs = rng.integers(0, 256, shape, dtype=np.uint8)
     labels = rng.integers(0, 3, num_samples).astype(np.int32)
     self.dtype = train.compute_dtype(c)
-    model = models.get_model(c.model.name, num_classes=3,
-                             **model_kwargs(c.model, self.dtype))
+    model = models.from_config(c.model, 3, self.dtype, drop_unknown=True)
     tx = optax.adam(c.train.learning_rate)
     lanes = sharding.padded_fold_count(num_folds, mesh)
     fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
@@ -117,10 +101,7 @@ class _Sweep:
     init = jax.jit(lambda keys: steps.init_state(model, tx, keys, sample, False),
                    out_shardings=fold_sh)
     self.state = init(self.fold_data.fold_key)
-    mean, std = ((float(np.mean(views.KINETICS_MEAN)),), (float(np.mean(views.KINETICS_STD)),)) \
-        if c.data.grey else (tuple(map(float, views.KINETICS_MEAN)),
-                             tuple(map(float, views.KINETICS_STD)))
-    to_input = on_device.InputTransform(mean, std, c.data.relative_to_first_frame)
+    to_input = train.input_transform(c.data)
     self.step_fn = steps.make_train_step(
         model, tx, batch_size=self.batch, to_input=to_input, flip=c.train.flip,
         rotate_degrees=c.train.rotate_degrees, mesh=mesh, strategy=strategy,
@@ -134,32 +115,34 @@ class _Sweep:
     self.mesh = mesh
 
   def compile_train(self):
-    """(compile seconds, the compiled step (None for 'loop'), XLA's cost analysis or {}, the
-    step's memory beyond its arguments)."""
+    """(compile seconds, the compiled step, XLA's cost analysis or {}, the step's memory beyond
+    its arguments). For 'loop' the compiled program is the one-fold step taking a fold index."""
     from mejax import memory
-    jitted = getattr(self.step_fn, "single_fold", None)
+    self.single_fold = getattr(self.step_fn, "single_fold", None)
     start = time.perf_counter()
-    if jitted is None:
-      compiled = self.step_fn.lower(self.state, self.fold_data, self.inputs,
-                                    self.labels).compile()
+    if self.single_fold is None:
+      lowered = self.step_fn.lower(self.state, self.fold_data, self.inputs, self.labels)
     else:
-      import numpy as np
-      compiled = jitted.lower(np.int32(0), self.state, self.fold_data, self.inputs,
-                              self.labels).compile()
+      lowered = self.single_fold.lower(np.int32(0), self.state, self.fold_data, self.inputs,
+                                       self.labels)
+    compiled = lowered.compile()
     seconds = time.perf_counter() - start
-    cost = compiled.cost_analysis() or {}
-    if isinstance(cost, list):  # older jax returned one dict per program
-      cost = cost[0] if cost else {}
-    # 'loop' runs through its Python wrapper; the compiled one-fold program still gives the costs.
-    return seconds, (compiled if jitted is None else None), cost, memory.step_bytes(compiled)
+    return seconds, compiled, _cost_dict(compiled), memory.step_bytes(compiled)
 
-  def train_runner(self, compiled=None):
-    step = compiled or self.step_fn
+  def train_runner(self, compiled):
+    """One train step of every fold with the compiled program (no second compilation)."""
+    if self.single_fold is None:
+      def run():
+        self.state, metrics = compiled(self.state, self.fold_data, self.inputs, self.labels)
+        return metrics
+      return run
 
-    def run():
-      self.state, metrics = step(self.state, self.fold_data, self.inputs, self.labels)
+    def run_folds():  # what the 'loop' strategy does: the one-fold program once per fold
+      for index in range(self.num_folds):
+        self.state, metrics = compiled(np.int32(index), self.state, self.fold_data, self.inputs,
+                                       self.labels)
       return metrics
-    return run
+    return run_folds
 
   def eval_runner(self):
     return lambda: self.eval_fn(self.state, self.eval_idx, self.inputs)
@@ -242,6 +225,14 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
   return result
 
 
+def _cost_dict(lowered_or_compiled) -> dict:
+  """XLA's cost analysis as one dict (older jax returned a list, one dict per program)."""
+  cost = lowered_or_compiled.cost_analysis() or {}
+  if isinstance(cost, list):
+    cost = cost[0] if cost else {}
+  return cost
+
+
 def _model_flops(config, mesh) -> float | None:
   """FLOPs of one train step from XLA's cost analysis of the step with XLA's own convolutions.
 
@@ -252,13 +243,9 @@ def _model_flops(config, mesh) -> float | None:
   if "conv_lowering" in c.model:
     c.model.conv_lowering = "xla"
   sweep = _Sweep(c, 1, mesh, "loop")
-  import numpy as np
   lowered = sweep.step_fn.single_fold.lower(np.int32(0), sweep.state, sweep.fold_data,
                                             sweep.inputs, sweep.labels)
-  cost = lowered.cost_analysis() or {}
-  if isinstance(cost, list):
-    cost = cost[0] if cost else {}
-  return float(cost.get("flops", 0.0)) or None
+  return float(_cost_dict(lowered).get("flops", 0.0)) or None
 
 
 def _peak_rss_bytes() -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 from typing import Any, Callable
 
 import jax
@@ -143,8 +142,3 @@ def choose_fold_chunk(compile_step: Callable[[int], Any], folds_per_device: int,
 def num_host_devices() -> int:
   """Devices of this process that share one host's memory when the backend is the CPU."""
   return max(1, sum(1 for d in jax.local_devices() if d.platform == "cpu"))
-
-
-def env_summary() -> dict:
-  """Where memory figures come from, for benchmark reports."""
-  return {"host_available_bytes": _host_available_bytes(), "cpu_count": os.cpu_count()}

@@ -46,10 +46,9 @@ def main(argv):
     print(f"{builder.info.full_name}: {builder.info.splits.total_num_examples} clips in "
           f"{builder.data_dir}")
   if config is not None:
-    from mejax import train
     from mejax.data import view_cache
-    exp = train.prepare(config)
-    print(f"View {exp.inputs.shape} of {len(exp.clips)} clips cached in "
+    clips, view = view_cache.load_or_build(config.data)
+    print(f"View {view.shape} of {len(clips)} clips cached in "
           f"{view_cache.cache_path(config.data)}")
 
 

@@ -58,30 +58,12 @@ class Experiment:
 def prepare(config: ml_collections.ConfigDict) -> Experiment:
   """Loads the data and its view (from the view cache when one matches: no TensorFlow needed),
   builds the folds and checks the classes of every fold."""
-  use_cache = config.data.get("view_cache", True)
-  path = view_cache.cache_path(config.data)
-  cached = view_cache.load(path, config.data) if use_cache else None
-  if cached is not None:
-    clips, inputs = cached
-    log.info("View read from the cache %s", path)
-  else:
-    clips = clipset_lib.load(config.data.datasets, config.data.data_dir, config.data.label_map)
-    inputs = _make_view(clips, config)
-    if use_cache and distributed.is_writer():
-      try:
-        view_cache.save(path, clips, inputs, config.data)
-      except OSError as e:  # a read-only data dir costs a rebuild next time, nothing else
-        log.warning("Could not write the view cache %s: %s", path, e)
+  clips, inputs = view_cache.load_or_build(config.data, write=distributed.is_writer())
   return prepare_view(clips, inputs, config)
 
 
-def _make_view(clips: clipset_lib.ClipSet, config: ml_collections.ConfigDict) -> np.ndarray:
-  return views.make_view(clips, config.data.view, num_frames=config.data.num_frames,
-                         size=config.data.size, grey=config.data.grey)
-
-
 def prepare_clips(clips: clipset_lib.ClipSet, config: ml_collections.ConfigDict) -> Experiment:
-  return prepare_view(clips, _make_view(clips, config), config)
+  return prepare_view(clips, view_cache.make_view(clips, config.data), config)
 
 
 def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
@@ -132,6 +114,15 @@ def compute_dtype(config: ml_collections.ConfigDict):
   if name not in ("float32", "bfloat16", "float16"):
     raise ValueError(f"Unknown model.dtype {name!r}; known: 'float32', 'bfloat16', 'float16'")
   return jnp.dtype(name)
+
+
+def input_transform(data: ml_collections.ConfigDict) -> on_device.InputTransform:
+  """uint8 view -> model input on device: Kinetics normalisation (its channel mean for grey
+  views), optionally relative to the first frame."""
+  mean, std = ((np.mean(views.KINETICS_MEAN),), (np.mean(views.KINETICS_STD),)) \
+      if data.grey else (views.KINETICS_MEAN, views.KINETICS_STD)
+  return on_device.InputTransform(tuple(map(float, mean)), tuple(map(float, std)),
+                                  data.relative_to_first_frame)
 
 
 def _write_atomic(path: pathlib.Path, text: str) -> None:
@@ -219,9 +210,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   labels = jax.device_put(clips.label.astype(np.int32), repl)
 
   dtype = compute_dtype(config)
-  model = models.get_model(config.model.name, num_classes=num_classes,
-                           **{k: (dtype if k == "dtype" else v)
-                              for k, v in config.model.items() if k != "name"})
+  model = models.from_config(config.model, num_classes, dtype)
   largest_train = int(train_mask.sum(1).max())
   steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
                                                               config.train.batch_size)
@@ -255,10 +244,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   else:
     start_epoch, state, history = 0, init(fold_data.fold_key), []
 
-  mean, std = ((np.mean(views.KINETICS_MEAN),), (np.mean(views.KINETICS_STD),)) \
-      if config.data.grey else (views.KINETICS_MEAN, views.KINETICS_STD)
-  to_input = on_device.InputTransform(tuple(map(float, mean)), tuple(map(float, std)),
-                                      config.data.relative_to_first_frame)
+  to_input = input_transform(config.data)
   strategy = steps.resolve_strategy(config.train.fold_strategy, devices[0].platform, mesh.size)
 
   def compile_train_step(chunk):

@@ -22,6 +22,8 @@ import tempfile
 
 import numpy as np
 
+from mejax.data import clipset as clipset_lib
+from mejax.data import views
 from mejax.data.clipset import ClipSet
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,31 @@ def save(path: pathlib.Path, clips: ClipSet, view: np.ndarray, data) -> None:
              **{k: getattr(clips, k) for k in _ARRAYS})
   os.replace(f.name, path)
   log.info("Cached the view of %s in %s", ",".join(data.datasets), path)
+
+
+def make_view(clips: ClipSet, data) -> np.ndarray:
+  """The view a `config.data` section asks for."""
+  return views.make_view(clips, data.view, num_frames=data.num_frames, size=data.size,
+                         grey=data.grey)
+
+
+def load_or_build(data, write: bool = True) -> tuple[ClipSet, np.ndarray]:
+  """(ClipSet, view) of a `config.data`: from its cache when one matches (numpy only), else from
+  the TFRecords, then cached (`write`: this process writes it; `data.view_cache=False`: never)."""
+  use_cache = data.get("view_cache", True)
+  path = cache_path(data)
+  cached = load(path, data) if use_cache else None
+  if cached is not None:
+    log.info("View read from the cache %s", path)
+    return cached
+  clips = clipset_lib.load(data.datasets, data.data_dir, data.label_map)
+  view = make_view(clips, data)
+  if use_cache and write:
+    try:
+      save(path, clips, view, data)
+    except OSError as e:  # a read-only data dir costs a rebuild next time, nothing else
+      log.warning("Could not write the view cache %s: %s", path, e)
+  return clips, view
 
 
 def load(path: pathlib.Path, data) -> tuple[ClipSet, np.ndarray] | None:

@@ -22,6 +22,21 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def from_config(model_config, num_classes: int, dtype: Any, *,
+                drop_unknown: bool = False) -> nn.Module:
+  """The model of a `config.model` section, computing in `dtype` (model.dtype resolved).
+
+  drop_unknown: leave out keys the named model lacks (the benchmark runs a config written for one
+  model with another); training keeps them, so `get_model` names a misspelt key.
+  """
+  kwargs = {k: (dtype if k == 'dtype' else v) for k, v in model_config.items() if k != 'name'}
+  if drop_unknown and model_config.name in MODELS:
+    module_class = getattr(MODELS[model_config.name], 'func', MODELS[model_config.name])
+    known = {f.name for f in dataclasses.fields(module_class)}
+    kwargs = {k: v for k, v in kwargs.items() if k in known}
+  return get_model(model_config.name, num_classes=num_classes, **kwargs)
+
+
 def get_model(name: str, **kwargs: Any) -> nn.Module:
   """The model registered as `name`, constructed with `kwargs` (its attributes)."""
   if name not in MODELS:

@@ -246,8 +246,6 @@ class Conv3D(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    if self.lowering not in LOWERINGS:
-      raise ValueError(f"Unknown conv lowering {self.lowering!r}; known: {LOWERINGS}")
     kernel = self.param("kernel", self.kernel_init,
                         tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
     x = x.astype(self.dtype)
