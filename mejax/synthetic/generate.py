@@ -268,6 +268,7 @@ def sample_from_plan(plan: ClipPlan, config: SyntheticConfig) -> dict:
       schema.DATASET: DATASET_NAME,
       schema.SUBJECT: plan.subject,
       schema.EMOTION: plan.expression_type.emotion,
+      schema.THREE_CLASS: plan.expression_type.label,
       schema.ACTION_UNITS: plan.expression_type.au_string,
       schema.OBJECTIVE_CLASS: plan.expression_type.objective_class,
       schema.FPS: plan.fps,
@@ -276,6 +277,10 @@ def sample_from_plan(plan: ClipPlan, config: SyntheticConfig) -> dict:
       schema.OFFSET: expression.offset,
       schema.SOURCE_FRAMES: np.arange(plan.first_source_frame,
                                       plan.first_source_frame + plan.n_frames, dtype=np.int32),
+      schema.ONSET_FRAME: plan.first_source_frame + expression.onset,
+      schema.APEX_FRAME: plan.first_source_frame + expression.apex,
+      schema.OFFSET_FRAME: plan.first_source_frame + expression.offset,
+      schema.ANNOTATION: "rendered",
       schema.FRAMES: render_plan(plan, config),
   }
 

@@ -1,0 +1,64 @@
+"""python -m mejax.annotations DATASET PATH [--json] [--repair midpoint]
+
+Prints the records a dataset's annotation parser reads from PATH (an annotation sheet, or the
+folder tree for datasets labelled by folder names), then the rows it leaves out and why, and a
+count per emotion. Check your files with it before starting a long build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+
+from mejax import annotations
+from mejax.annotations import records
+from mejax.annotations.sheets import AnnotationError
+
+_TABLE_COLUMNS = ("sample_id", "subject", "emotion", "three_class", "action_units",
+                  "objective_class", "onset", "apex", "offset", "repaired")
+
+
+def summary(parsed: records.Parsed) -> dict:
+  emotions = collections.Counter(s.emotion for s in parsed.samples)
+  three = collections.Counter(s.three_class or "(none)" for s in parsed.samples)
+  return {"samples": len(parsed.samples), "skipped": len(parsed.skipped),
+          "subjects": len({s.subject for s in parsed.samples}),
+          "emotions": dict(sorted(emotions.items(), key=lambda kv: (-kv[1], kv[0]))),
+          "three_class": dict(sorted(three.items()))}
+
+
+def main(argv=None) -> int:
+  ap = argparse.ArgumentParser(prog="python -m mejax.annotations", description=__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("dataset", choices=sorted(annotations.PARSERS))
+  ap.add_argument("path", help="annotation file, or folder tree for folder-labelled datasets")
+  ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+  ap.add_argument("--repair", default="skip", choices=records.REPAIR_POLICIES,
+                  help="what to do with rows whose apex is missing or outside onset..offset")
+  args = ap.parse_args(argv)
+  try:
+    parsed = annotations.parse(args.dataset, args.path, repair=args.repair)
+  except (AnnotationError, FileNotFoundError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  if args.json:
+    json.dump({"dataset": args.dataset, "path": str(args.path), "summary": summary(parsed),
+               "samples": [s.as_dict() for s in parsed.samples],
+               "skipped": [s.as_dict() for s in parsed.skipped]}, sys.stdout, indent=1)
+    print()
+    return 0
+  rows = [[str(getattr(s, c)) for c in _TABLE_COLUMNS] for s in parsed.samples]
+  widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(_TABLE_COLUMNS)]
+  print("  ".join(c.ljust(w) for c, w in zip(_TABLE_COLUMNS, widths)))
+  for r in rows:
+    print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+  for skip in parsed.skipped:
+    print(f"skipped {skip.sample_id} ({skip.file}): {skip.reason}")
+  print(json.dumps(summary(parsed)))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

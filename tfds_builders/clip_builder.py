@@ -1,0 +1,175 @@
+"""The shared machinery of the builders of licensed datasets (manual download).
+
+A dataset's builder subclasses `ClipBuilder` and says only what differs between datasets:
+  * `parse_manual_dir(root)` -> `records.Parsed`: find the annotation (or label folders) in the
+    user's folder and parse it with `mejax.annotations`;
+  * `frame_folder(root, sample)` and `frame_pattern()`: where a sample's frames lie and how its
+    frame files are named (a regex with a group `n`, the frame number).
+`ClipBuilder` then reads the frames of each sample (onset..offset or the whole clip), checks
+them, crops faces where the release is not already cropped (`mejax.preprocess.faces`, once per
+clip on a reference frame, applied to all frames), resizes to the stored size and writes one
+record of `mejax.data.schema` per clip.
+
+Nothing is dropped silently: a sample that cannot be built (bad row, missing or unreadable
+frames, no face) is logged and recorded, with its reason, in the dataset's metadata
+(`<data_dir>/<name>/<config>/<version>/metadata.json`, key "skipped"); samples a repair policy
+changed are listed under "repaired". Records and their order depend only on the input files,
+so building twice gives byte-identical TFRecords.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from mejax.annotations import records
+from mejax.data import schema
+from mejax.preprocess import frames as frames_lib
+
+log = logging.getLogger(__name__)
+
+CROP_RULES = ("face", "strcn")
+
+
+@dataclasses.dataclass(eq=False)
+class ClipConfig(tfds.core.BuilderConfig):
+  """Options common to every licensed-dataset builder.
+
+  release: which distributed release folder to read (dataset-specific, e.g. "cropped", "raw").
+  cropped: the release's frames are already face crops (read as they are) or not (detect,
+    align and crop the face first, with `crop_rule`).
+  size: stored frames are size x size RGB.
+  frame_range: "onset_offset" stores the annotated expression only, "whole" the clip folder.
+  crop_rule: "face" (eye-aligned square box) or "strcn" (STRCN's eye-based rule, MODELS.md §5).
+  repair: "skip" rows whose apex is missing or outside onset..offset, or "midpoint" them.
+  """
+  release: str = ""
+  cropped: bool = True
+  size: int = 128
+  frame_range: str = "onset_offset"
+  crop_rule: str = "face"
+  repair: str = "skip"
+
+
+class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Base of the licensed-dataset builders; not registered itself."""
+
+  # A dataset-specific fps default; parsers may set per-sample fps instead.
+  FPS: float = 0.0
+  # Text pointing the user to the expected files; subclasses fill it in.
+  MANUAL_DOWNLOAD_INSTRUCTIONS = ""
+
+  # ---- what subclasses provide ----------------------------------------------------------------
+  def parse_manual_dir(self, root: pathlib.Path) -> records.Parsed:
+    raise NotImplementedError
+
+  def frame_folder(self, root: pathlib.Path, sample: records.Sample) -> pathlib.Path:
+    raise NotImplementedError
+
+  def frame_pattern(self, sample: records.Sample) -> str:
+    raise NotImplementedError
+
+  def check_manual_dir(self, root: pathlib.Path) -> None:
+    """Raises with what is expected when `root` is not the dataset's folder (override to check
+    more than existence)."""
+
+  # ---- shared ---------------------------------------------------------------------------------
+  def _info(self) -> tfds.core.DatasetInfo:
+    config = self.builder_config
+    return self.dataset_info_from_configs(
+        features=schema.clip_features(config.size, config.size, 3),
+        metadata=tfds.core.MetadataDict(),
+        description=type(self).__doc__,
+    )
+
+  def _split_generators(self, dl_manager):
+    config = self.builder_config
+    if config.frame_range not in frames_lib.FRAME_RANGES:
+      raise ValueError(f"{self.name}/{config.name}: frame_range {config.frame_range!r} not in "
+                       f"{frames_lib.FRAME_RANGES}")
+    if config.crop_rule not in CROP_RULES:
+      raise ValueError(f"{self.name}/{config.name}: crop_rule {config.crop_rule!r} not in "
+                       f"{CROP_RULES}")
+    root = pathlib.Path(dl_manager.manual_dir)
+    if not root.is_dir():
+      raise FileNotFoundError(
+          f"{self.name}: manual_dir {root} does not exist. Expected:\n"
+          f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    self.check_manual_dir(root)
+    parsed = self.parse_manual_dir(root)
+    checked = records.validate(parsed.samples, config.repair)
+    skipped = list(parsed.skipped) + checked.skipped
+    samples = sorted(checked.samples, key=lambda s: s.sample_id)
+    return {"train": self._generate_examples(root, samples, skipped)}
+
+  def _generate_examples(self, root: pathlib.Path, samples: list[records.Sample],
+                         skipped: list[records.Skip]):
+    config = self.builder_config
+    annotated = len(samples) + len(skipped)
+    built = 0
+    for sample in samples:
+      try:
+        example = self.build_example(root, sample)
+      except frames_lib.ClipError as e:
+        skipped.append(records.Skip(self.name, sample.sample_id, sample.source, str(e)))
+        continue
+      built += 1
+      yield sample.sample_id, example
+    for skip in skipped:
+      log.warning("%s/%s: skipped %s (%s): %s", self.name, config.name, skip.sample_id,
+                  skip.file, skip.reason)
+    repaired = [{"sample_id": s.sample_id, "annotation": s.source, "repair": s.repaired}
+                for s in samples if s.repaired]
+    self.info.metadata["skipped"] = [skip.as_dict() for skip in skipped]
+    self.info.metadata["repaired"] = repaired
+    self.info.metadata["counts"] = {"annotated": annotated, "built": built,
+                                    "skipped": len(skipped)}
+    log.info("%s/%s: %d clips built, %d skipped (reasons in metadata.json)", self.name,
+             config.name, built, len(skipped))
+    if built == 0:
+      reasons = "; ".join(f"{s.sample_id}: {s.reason}" for s in skipped[:5])
+      raise ValueError(f"{self.name}/{config.name}: no clip could be built from "
+                       f"{root} ({len(skipped)} skipped; e.g. {reasons})")
+
+  def build_example(self, root: pathlib.Path, sample: records.Sample) -> dict:
+    """One schema record of a sample; raises frames_lib.ClipError when it cannot be built."""
+    config = self.builder_config
+    folder = self.frame_folder(root, sample)
+    available = frames_lib.numbered_frames(folder, self.frame_pattern(sample))
+    numbers, (onset, apex, offset) = frames_lib.select_range(
+        available, sample.onset, sample.apex, sample.offset, config.frame_range, folder)
+    video = frames_lib.read_frames(available, numbers)
+    if not config.cropped:
+      from mejax.preprocess import faces  # OpenCV cascades: only raw releases need them
+      reference = onset  # the face is located on the first expression frame
+      try:
+        video = faces.crop_clip(video, size=config.size, rule=config.crop_rule,
+                                reference=reference)
+      except faces.FaceNotFound as e:
+        raise frames_lib.ClipError(f"{available[numbers[reference]]}: {e}") from None
+    video = frames_lib.resize_frames(video, config.size)
+    first = numbers[0]
+    return {
+        schema.SAMPLE_ID: sample.sample_id,
+        schema.DATASET: self.name,
+        schema.SUBJECT: sample.subject,
+        schema.EMOTION: sample.emotion,
+        schema.THREE_CLASS: sample.three_class,
+        schema.ACTION_UNITS: sample.action_units,
+        schema.OBJECTIVE_CLASS: sample.objective_class,
+        schema.FPS: float(sample.fps or self.FPS),
+        schema.ONSET: onset,
+        schema.APEX: apex,
+        schema.OFFSET: offset,
+        schema.SOURCE_FRAMES: np.asarray(numbers, dtype=np.int32),
+        schema.ONSET_FRAME: sample.onset if sample.onset >= 0 else first,
+        schema.APEX_FRAME: sample.apex,
+        schema.OFFSET_FRAME: sample.offset if sample.offset >= 0 else numbers[-1],
+        schema.ANNOTATION: sample.source,
+        schema.FRAMES: frames_lib.encode_png(video),
+    }
+
