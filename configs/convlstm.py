@@ -13,6 +13,10 @@ Presets (the part after ':'):
           folds looped (both measured faster on XLA:CPU).
   paper   the paper's schedule: inner validation of 2 training subjects per fold drives
           reduce-on-plateau (patience 5) and early stopping (patience 8), best state restored.
+  megc2019  the MEGC2019 composite evaluation on the real datasets (built first with
+          `python -m mejax.prepare smic/hs casme2/cropped samm/raw --manual_dir ...`, one manual
+          dir per dataset): SMIC-HS + CASME II + SAMM selected and labelled by the challenge's
+          ground truth, LOSO over its 68 subjects.
   megc_sweep  paper sizes on synthetic_me/megc_sized (68 subjects, 442 clips: a MEGC2019-sized
           68-fold LOSO sweep), bfloat16 compute; the GPU sweep benchmark.
 """
@@ -31,6 +35,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.data_dir = os.environ.get("TFDS_DATA_DIR",
                                    os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
   c.data.label_map = "megc2019"
+  c.data.selection = ""              # "megc2019": keep only the MEGC2019 composite's clips
   c.data.view = "onset_apex"
   c.data.num_frames = 12
   c.data.size = 64
@@ -113,6 +118,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.protocol.val_subjects = 2
     c.train.plateau_patience = 5
     c.train.early_stopping_patience = 8
+  elif arg == "megc2019":
+    c.data.datasets = ("smic/hs", "casme2/cropped", "samm/raw")
+    c.data.selection = "megc2019"
   elif arg == "megc_sweep":
     # A MEGC2019-sized LOSO sweep (68 folds, 442 clips) at paper sizes for one GPU: bf16
     # compute, float32 parameters; folds run in chunks that fit the device's memory.
@@ -120,5 +128,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.dtype = "bfloat16"
   else:
     raise ValueError(f"Unknown preset {arg!r} for configs/convlstm.py; known: smoke, paper, "
-                     "megc_sweep")
+                     "megc2019, megc_sweep")
   return c

@@ -1,5 +1,11 @@
 """python -m mejax.prepare synthetic_me/micro [--data_dir DIR]: builds TFDS datasets of mejax.
 
+Licensed datasets are read from where the user keeps them:
+
+  python -m mejax.prepare casme2/cropped --manual_dir /data/CASME2
+  python -m mejax.prepare smic/hs casme2/cropped samm/raw \
+      --manual_dir smic=/data/SMIC --manual_dir casme2=/data/CASME2 --manual_dir samm=/data/SAMM
+
 The same as `tfds build tfds_builders/<name> --config <config>`, without the CLI's extra
 dependencies (tfds 4.9's command line imports apache-beam and mlcroissant at start-up).
 Building an already built dataset does nothing.
@@ -19,10 +25,23 @@ from ml_collections import config_flags
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets")),
     "TFDS data directory to build into.")
-_MANUAL_DIR = flags.DEFINE_string("manual_dir", None,
-                                  "Where a licensed dataset lies on disk (real datasets only).")
+_MANUAL_DIR = flags.DEFINE_multi_string(
+    "manual_dir", [], "Where a licensed dataset lies on disk: a folder (for every dataset named) "
+    "or NAME=FOLDER per dataset (repeat the flag).")
 config_flags.DEFINE_config_file("config", None, "Also build this experiment config's datasets "
                                 "and its view cache (file.py[:preset]).", lock_config=True)
+
+
+def manual_dir(name: str, values: list[str]) -> str | None:
+  """The manual dir of dataset `name` ("casme2/cropped") from the --manual_dir values."""
+  dataset = name.split("/")[0].split(":")[0]
+  plain = [v for v in values if "=" not in v]
+  named = dict(v.split("=", 1) for v in values if "=" in v)
+  if dataset in named:
+    return os.path.expanduser(named[dataset])
+  if len(plain) > 1:
+    raise app.UsageError(f"Several --manual_dir folders without NAME=: {plain}")
+  return os.path.expanduser(plain[0]) if plain else None
 
 
 def main(argv):
@@ -41,10 +60,12 @@ def main(argv):
       builder = tfds.builder(name, data_dir=_DATA_DIR.value)
     except tfds.core.registered.DatasetNotFoundError as e:
       raise app.UsageError(f"Unknown dataset {name!r}: {e}") from None
-    download = tfds.download.DownloadConfig(manual_dir=_MANUAL_DIR.value)
+    download = tfds.download.DownloadConfig(manual_dir=manual_dir(name, _MANUAL_DIR.value))
     builder.download_and_prepare(download_config=download)
+    counts = (builder.info.metadata or {}).get("counts")
+    skipped = f", {counts['skipped']} skipped (see metadata.json)" if counts else ""
     print(f"{builder.info.full_name}: {builder.info.splits.total_num_examples} clips in "
-          f"{builder.data_dir}")
+          f"{builder.data_dir}{skipped}")
   if config is not None:
     from mejax.data import view_cache
     clips, view = view_cache.load_or_build(config.data)

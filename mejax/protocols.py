@@ -527,6 +527,9 @@ def class_coverage_warnings(folds: Folds, labels: Sequence[int], num_classes: in
 MEGC2019_CLASSES = ('negative', 'positive', 'surprise')
 MEGC2019_DATASETS = ('smic', 'casme2', 'samm')
 MEGC2019_NUM_SAMPLES = 442
+# The official ground truth, shipped with mejax (see mejax/data/protocol_files/README.md).
+MEGC2019_CSV = (pathlib.Path(__file__).parent / 'data' / 'protocol_files'
+                / 'megc2019_combined_3class_gt.csv')
 # Dataset names a ClipSet may use for the three parts (lower case).
 MEGC2019_DATASET_ALIASES = {
     'smic': 'smic', 'smic_hs': 'smic', 'smic-hs': 'smic', 'smichs': 'smic',
@@ -542,7 +545,7 @@ class MembershipRow(NamedTuple):
   label: int
 
 
-def megc2019_membership(csv_path: str | pathlib.Path,
+def megc2019_membership(csv_path: str | pathlib.Path = MEGC2019_CSV,
                         expected_rows: int | None = MEGC2019_NUM_SAMPLES) -> list[MembershipRow]:
   """Reads `dataset,subject,filename,label` rows (no header); raises naming file and row."""
   csv_path = pathlib.Path(csv_path)
@@ -565,7 +568,7 @@ def megc2019_membership(csv_path: str | pathlib.Path,
         raise ValueError(f'{where}: empty subject or filename')
       if label not in ('0', '1', '2'):
         raise ValueError(f'{where}: label {label!r} not in {{0, 1, 2}}')
-      key = _megc2019_key(dataset, subject, filename)
+      key = megc2019_key(dataset, subject, filename)
       if key in seen:
         raise ValueError(f'{where}: duplicate of row {seen[key]}')
       seen[key] = line_number
@@ -589,7 +592,7 @@ def _subject_number(subject: str) -> int | str:
   return int(match.group(1)) if match else subject.strip().lower()
 
 
-def _megc2019_key(dataset: str, subject: str, filename: str) -> tuple:
+def megc2019_key(dataset: str, subject: str, filename: str) -> tuple:
   if dataset == 'smic':  # raw SMIC names clips 's1_ne_01', the MEGC file 's01_ne_01'
     filename = re.sub(r'^s0*(\d+)_', lambda m: f's{int(m.group(1)):02d}_', filename)
   return dataset, _subject_number(subject), filename
@@ -612,14 +615,14 @@ def megc2019_mask(meta: ClipMetadata, membership: Sequence[MembershipRow], *,
   for i, (dataset, subject, sample_id) in enumerate(zip(*columns)):
     dataset = MEGC2019_DATASET_ALIASES.get(dataset.lower())
     if dataset is not None:
-      index[_megc2019_key(dataset, subject, sample_id.rsplit('/', 1)[-1])].append(i)
+      index[megc2019_key(dataset, subject, sample_id.rsplit('/', 1)[-1])].append(i)
   mask = np.zeros(len(meta_labels), dtype=bool)
   missing, ambiguous, wrong_label = [], [], []
   for row in membership:
     if row.dataset not in datasets:
       continue
     name = f'{row.dataset}/{row.subject}/{row.filename}'
-    matches = index.get(_megc2019_key(row.dataset, row.subject, row.filename), [])
+    matches = index.get(megc2019_key(row.dataset, row.subject, row.filename), [])
     if not matches:
       missing.append(name)
     elif len(matches) > 1:

@@ -139,9 +139,18 @@ def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
       records.extend(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
     version = f"{builder.info.full_name}"
     parts.append(from_records(records, lmap, sources=(version,)))
+    parts[-1].dropped[:0] = builder_skips(builder)
     log.info("Loaded %s: %d clips (%d dropped by label map)", version, len(parts[-1]),
              len(parts[-1].dropped))
   return concatenate(parts)
+
+
+def builder_skips(builder) -> list[dict]:
+  """The samples a builder could not build (its metadata's "skipped"), as `ClipSet.dropped` rows."""
+  metadata = builder.info.metadata or {}
+  return [{"sample_id": skip["sample_id"], "dataset": skip["dataset"], "emotion": "",
+           "reason": f"not built ({skip['file']}): {skip['reason']}"}
+          for skip in metadata.get("skipped", [])]
 
 
 def import_tfds():

@@ -23,6 +23,7 @@ import tempfile
 import numpy as np
 
 from mejax.data import clipset as clipset_lib
+from mejax.data import composites
 from mejax.data import views
 from mejax.data.clipset import ClipSet
 
@@ -59,6 +60,8 @@ def cache_path(data) -> pathlib.Path:
   key = {"format": FORMAT, "datasets": list(data.datasets), "label_map": data.label_map,
          "view": data.view, "num_frames": data.num_frames, "size": data.size,
          "grey": bool(data.grey)}
+  if data.get("selection", ""):
+    key["selection"] = data.selection
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
   return pathlib.Path(data.data_dir, "mejax_views", f"{digest}.npz")
 
@@ -92,6 +95,7 @@ def load_or_build(data, write: bool = True) -> tuple[ClipSet, np.ndarray]:
     log.info("View read from the cache %s", path)
     return cached
   clips = clipset_lib.load(data.datasets, data.data_dir, data.label_map)
+  clips = composites.select(clips, data.get("selection", ""))
   view = make_view(clips, data)
   if use_cache and write:
     try:
