@@ -158,8 +158,8 @@ def test_sub_pixel_motion_survives_rendering(aus):
 
 
 def test_records_match_the_schema(tiny_samples):
-  expected_keys = set(schema.METADATA_KEYS) | {schema.SOURCE_FRAMES, schema.FRAMES}
   features = schema.clip_features(TINY.size, TINY.size, 3)
+  expected_keys = set(features.keys())
   for sample in tiny_samples:
     assert set(sample) == expected_keys
     for key in (schema.SAMPLE_ID, schema.DATASET, schema.SUBJECT, schema.EMOTION,
@@ -176,6 +176,10 @@ def test_records_match_the_schema(tiny_samples):
     assert sample[schema.DATASET] == "synthetic_me"
     assert generate.class_index(sample) in (0, 1, 2)
     assert 1 <= sample[schema.OBJECTIVE_CLASS] <= 7
+    assert sample[schema.THREE_CLASS] == generate.CLASS_NAMES[generate.class_index(sample)]
+    for index, original in ((schema.ONSET, schema.ONSET_FRAME), (schema.APEX, schema.APEX_FRAME),
+                            (schema.OFFSET, schema.OFFSET_FRAME)):
+      assert sample[original] == sample[schema.SOURCE_FRAMES][sample[index]]
   features.encode_example(tiny_samples[0])  # tfds accepts the record as is
   assert len({s[schema.SAMPLE_ID] for s in tiny_samples}) == len(tiny_samples)
 

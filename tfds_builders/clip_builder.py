@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from mejax.annotations import records
+from mejax.data import dataset_names
 from mejax.data import schema
 from mejax.preprocess import frames as frames_lib
 
@@ -62,6 +63,26 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   FPS: float = 0.0
   # Text pointing the user to the expected files; subclasses fill it in.
   MANUAL_DOWNLOAD_INSTRUCTIONS = ""
+
+  def __init__(self, *, config=None, size: int | None = None, frame_range: str | None = None,
+               crop_rule: str | None = None, repair: str | None = None, **kwargs):
+    # Storage options derive a config from a shipped one (e.g. "casme2/cropped/size=64" ->
+    # config "cropped_s64"), stored beside it; see mejax.data.dataset_names.
+    options = {k: v for k, v in dict(size=size, frame_range=frame_range, crop_rule=crop_rule,
+                                     repair=repair).items() if v is not None}
+    if options:
+      base = config or self.DEFAULT_CONFIG_NAME or self.BUILDER_CONFIGS[0].name
+      if isinstance(base, str):
+        known = {c.name: c for c in self.BUILDER_CONFIGS}
+        if base not in known:
+          raise ValueError(f"{self.name}: unknown config {base!r}; configs are {sorted(known)}")
+        base = known[base]
+      if "size" in options:
+        options["size"] = int(options["size"])
+      config = dataclasses.replace(
+          base, name=dataset_names.derived_config_name(base.name, options),
+          description=f"{base.description} Stored with {options}.", **options)
+    super().__init__(config=config, **kwargs)
 
   # ---- what subclasses provide ----------------------------------------------------------------
   def parse_manual_dir(self, root: pathlib.Path) -> records.Parsed:

@@ -24,6 +24,7 @@ import numpy as np
 
 from mejax.data import clipset as clipset_lib
 from mejax.data import composites
+from mejax.data import dataset_names
 from mejax.data import views
 from mejax.data.clipset import ClipSet
 
@@ -41,8 +42,8 @@ def _version_key(name: str):
 def dataset_info_path(name: str, data_dir: str) -> pathlib.Path | None:
   """`<data_dir>/<dataset>/<config>/<version>/dataset_info.json` of the version TFDS would load
   (the one named after ':' or the newest on disk), found without TensorFlow."""
-  base, _, version = name.partition(":")
-  root = pathlib.Path(data_dir, *base.split("/"))
+  _, _, version, _ = dataset_names.parse(name)
+  root = pathlib.Path(data_dir, *dataset_names.storage_path(name).split("/"))
   if version:
     path = root / version / "dataset_info.json"
     return path if path.exists() else None
