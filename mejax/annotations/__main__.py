@@ -1,8 +1,10 @@
 """python -m mejax.annotations DATASET PATH [--json] [--repair midpoint]
 
 Prints the records a dataset's annotation parser reads from PATH (an annotation sheet, or the
-folder tree for datasets labelled by folder names), then the rows it leaves out and why, and a
-count per emotion. Check your files with it before starting a long build.
+folder tree for datasets labelled by folder names) after the timing checks a build applies
+(`--repair` as the builder's `repair` option), then the rows left out and why, and counts:
+`rows` read, `usable`, `skipped`, subjects, and emotions / 3-class labels over all rows read.
+Check your files with it before starting a long build.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ _TABLE_COLUMNS = ("sample_id", "subject", "emotion", "three_class", "action_unit
                   "objective_class", "onset", "apex", "offset", "repaired")
 
 
-def summary(parsed: records.Parsed) -> dict:
+def summary(parsed: records.Parsed, checked: records.Parsed) -> dict:
+  """Counts of the rows read (`parsed`) and of what a build would use (`checked`)."""
   emotions = collections.Counter(s.emotion for s in parsed.samples)
   three = collections.Counter(s.three_class or "(none)" for s in parsed.samples)
-  return {"samples": len(parsed.samples), "skipped": len(parsed.skipped),
+  return {"rows": len(parsed.samples) + len(parsed.skipped), "usable": len(checked.samples),
+          "skipped": len(checked.skipped), "repaired": sum(bool(s.repaired) for s in checked.samples),
           "subjects": len({s.subject for s in parsed.samples}),
           "emotions": dict(sorted(emotions.items(), key=lambda kv: (-kv[1], kv[0]))),
           "three_class": dict(sorted(three.items()))}
@@ -43,20 +47,23 @@ def main(argv=None) -> int:
   except (AnnotationError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  checked = records.validate(parsed.samples, args.repair)
+  checked.skipped[:0] = parsed.skipped
   if args.json:
-    json.dump({"dataset": args.dataset, "path": str(args.path), "summary": summary(parsed),
-               "samples": [s.as_dict() for s in parsed.samples],
-               "skipped": [s.as_dict() for s in parsed.skipped]}, sys.stdout, indent=1)
+    json.dump({"dataset": args.dataset, "path": str(args.path),
+               "summary": summary(parsed, checked),
+               "samples": [s.as_dict() for s in checked.samples],
+               "skipped": [s.as_dict() for s in checked.skipped]}, sys.stdout, indent=1)
     print()
     return 0
-  rows = [[str(getattr(s, c)) for c in _TABLE_COLUMNS] for s in parsed.samples]
+  rows = [[str(getattr(s, c)) for c in _TABLE_COLUMNS] for s in checked.samples]
   widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(_TABLE_COLUMNS)]
   print("  ".join(c.ljust(w) for c, w in zip(_TABLE_COLUMNS, widths)))
   for r in rows:
     print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
-  for skip in parsed.skipped:
+  for skip in checked.skipped:
     print(f"skipped {skip.sample_id} ({skip.file}): {skip.reason}")
-  print(json.dumps(summary(parsed)))
+  print(json.dumps(summary(parsed, checked)))
   return 0
 
 

@@ -38,7 +38,7 @@ DATASET = "casme"
 FPS = 60.0
 SECTION_FILES = ("Section A.xls", "Section B.xls")
 # Sheets are looked for this many folder levels below the path given (CASME/RAW/CASME_A/Section A).
-SEARCH_DEPTH = 4
+SEARCH_DEPTH = 5
 
 _SUBJECT = ("Subject",)
 _FILENAME = ("Filename", "File name")

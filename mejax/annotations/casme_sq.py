@@ -158,10 +158,10 @@ def _rule2(path: pathlib.Path, sheet: str) -> dict[str, str]:
 
 
 def _is_header(cells: list) -> bool:
-  """A first row whose participant cell is not a number and whose type cell is not a type."""
-  participant = sheets.text(cells[PARTICIPANT])
-  kind = sheets.text(cells[TYPE]).lower() if len(cells) > TYPE else ""
-  return not re.fullmatch(r"\d+", participant) and kind not in _TYPES
+  """A first row of text only: no number in the participant and frame columns, no type."""
+  numbers = [sheets.text(cells[i]) for i in (PARTICIPANT, ONSET, APEX, OFFSET)]
+  kind = sheets.text(cells[TYPE]).lower()
+  return not any(re.fullmatch(r"\d+", n) for n in numbers) and kind not in _TYPES
 
 
 def _column(index: int) -> str:

@@ -57,7 +57,8 @@ class Builder(clip_builder.ClipBuilder):
   DEFAULT_CONFIG_NAME = "cropped"
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   Request CASME II from its authors (Institute of Psychology, Chinese Academy of Sciences; see
-  the CASME II page at fu.psych.ac.cn) and point --manual_dir at the folder holding (at its top level, or one folder level down):
+  the CASME II page at fu.psych.ac.cn) and point --manual_dir at the folder holding, at its top
+  level or one folder level down:
     CASME2-coding-20140508.xlsx or CASME2-coding-20190701.xlsx  (coding sheet; the newest by
                                    the date in its name is used)
     CASME2-ObjectiveClasses.xlsx   (optional; read only when the coding sheet has no
@@ -87,6 +88,10 @@ class Builder(clip_builder.ClipBuilder):
     candidates = [p for p in sorted(root.iterdir()) if p.is_dir()]
     for folder in candidates + [q for p in candidates for q in sorted(p.iterdir()) if q.is_dir()]:
       if folder.name.lower() == name:
+        # Unzipping often nests a release folder in itself (CASME2-RAW/CASME2-RAW/sub01/...).
+        nested = folder / folder.name
+        if nested.is_dir() and not any(folder.glob("sub[0-9]*")):
+          return nested
         return folder
     raise FileNotFoundError(
         f"{self.name}/{self.builder_config.name}: release folder {self._release()[0]!r} not "

@@ -3,13 +3,13 @@ copies of it: every bad input must end in an error or a recorded skip naming wha
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import shutil
 
 import pytest
 import tensorflow_datasets as tfds
 
+from tfds_builders import dummy
 from tfds_builders.casme2 import casme2_dataset_builder
 from tfds_builders.casme2 import make_dummy_data
 
@@ -46,10 +46,8 @@ class Casme2RawTest(_Casme2Checks, tfds.testing.DatasetBuilderTestCase):
 # ---- records and bad input, built into tmp_path -----------------------------------------------
 
 def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str = "cropped", **options):
-  if options:  # a config of the user's own, derived from a shipped one
-    base = {c.name: c for c in casme2_dataset_builder.Builder.BUILDER_CONFIGS}[config]
-    config = dataclasses.replace(base, name=f"{config}_custom", **options)
-  builder = casme2_dataset_builder.Builder(config=config, data_dir=str(data_dir))
+  # options (size, frame_range, repair, ...) derive a config from the shipped one
+  builder = casme2_dataset_builder.Builder(config=config, data_dir=str(data_dir), **options)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=str(manual_dir), compute_stats=tfds.download.ComputeStatsMode.SKIP))
   return builder
@@ -97,6 +95,15 @@ def test_midpoint_repair_keeps_the_slash_row(tmp_path):
   assert builder.info.metadata["repaired"][0]["sample_id"] == "sub04/EP12_01f"
 
 
+def test_raw_whole_clip(tmp_path):
+  builder = _build(DUMMY, tmp_path, config="raw", frame_range="whole", size=64)
+  ex = _records(builder)["sub01/EP02_01f"]
+  assert ex["frames"].shape == (9, 64, 64, 3)  # img1..img9 of CASME2-RAW
+  assert list(ex["source_frames"]) == list(range(1, 10))
+  assert (ex["onset"], ex["apex"], ex["offset"]) == (2, 4, 6)
+  assert (ex["onset_frame"], ex["apex_frame"], ex["offset_frame"]) == (3, 5, 7)
+
+
 def test_building_twice_is_byte_identical(tmp_path):
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
@@ -142,6 +149,14 @@ def test_release_and_sheet_one_level_down(tmp_path):
   assert len(_records(_build(manual, tmp_path / "data"))) == make_dummy_data.N_BUILT
 
 
+def test_release_folder_nested_in_itself(tmp_path):
+  manual = _copy(tmp_path)
+  (manual / "Cropped").rename(manual / "inner")
+  (manual / "Cropped").mkdir()
+  (manual / "inner").rename(manual / "Cropped" / "Cropped")
+  assert len(_records(_build(manual, tmp_path / "data"))) == make_dummy_data.N_BUILT
+
+
 def test_truncated_image_is_a_recorded_skip(tmp_path):
   manual = _copy(tmp_path)
   frame = manual / "Cropped" / "sub02" / "EP06_01f" / "reg_img4.jpg"
@@ -171,7 +186,6 @@ def test_missing_frame_number_is_a_recorded_skip(tmp_path):
 def test_row_pointing_past_the_frames_is_a_recorded_skip(tmp_path):
   manual = _copy(tmp_path)
   clips = [c if c[1] != "EP02_01f" else c[:4] + (12,) + c[5:] for c in make_dummy_data.CLIPS]
-  from tfds_builders import dummy
   dummy.write_xlsx(manual / make_dummy_data.CODING_SHEET,
                    {"Sheet1": make_dummy_data.coding_rows(clips)})
   skipped = _skips(_build(manual, tmp_path / "data"))

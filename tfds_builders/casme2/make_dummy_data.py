@@ -54,7 +54,7 @@ def main() -> None:
   root = dummy.fresh(DUMMY_DIR)
   dummy.write_xlsx(root / CODING_SHEET, {"Sheet1": coding_rows(), "Sheet2": [], "Sheet3": []})
   # Sheet2 of the real file holds scratch rows without a header; the parser must ignore it.
-  scratch = [row[1:] + [row[3], row[5], 0] for row in coding_rows()[1:3]]
+  scratch = [row + [row[3], row[5], row[5] - row[3] + 1] for row in coding_rows()[1:3]]
   dummy.write_xlsx(root / "CASME2-ObjectiveClasses.xlsx",
                    {"Sheet1": objective_rows(), "Sheet2": scratch})
   for subject, filename, onset, apex, offset, _, emotion, n_frames, _ in CLIPS:

@@ -155,3 +155,15 @@ def test_building_twice_gives_identical_records(tmp_path):
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
   assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
+
+
+def test_storage_options_derive_a_config_that_keeps_the_expression_type(tmp_path):
+  builder = casme_sq_dataset_builder.Builder(config="macro", size=32, frame_range="whole",
+                                             data_dir=str(tmp_path / "data"))
+  assert builder.builder_config.name == "macro_s32_whole"
+  assert builder.builder_config.expression_type == "macro"
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
+  records = {r["sample_id"].decode(): r for r in tfds.as_numpy(builder.as_dataset(split="train"))}
+  assert sorted(records) == ["s15/anger1_1", "s19/happy2_1"]
+  assert records["s15/anger1_1"]["frames"].shape == (8, 32, 32, 3)

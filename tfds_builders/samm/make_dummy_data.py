@@ -67,8 +67,9 @@ def main() -> None:
                count) in enumerate(CLIPS, start=len(PREAMBLE) + 2):
     rows.append([subject, filename, int(filename.split("_")[1]), onset, apex, offset,
                  f"=SUM(F{number}-D{number})+1", "Micro - 1/2", aus, emotion, objective, None])
+    # One identity per subject (the key), placed where the subject sat in the canvas.
     frames = dummy.render_frames(
-        filename, emotion, count, size=96, canvas=(120, 160), grey=True,
+        f"SAMM/{subject}", emotion, count, size=96, canvas=(120, 160), grey=True,
         onset=onset - first, apex=min(apex, offset) - first, offset=min(offset, first + count - 1)
         - first)
     _write_grey_jpgs(root / subject / filename,

@@ -72,6 +72,11 @@ E_CLIPS = [
 ]
 
 
+def _identity(subject) -> str:
+  # One synthetic face per subject (`s1` of SMIC and subject 1 of SMIC-E are the same person).
+  return f"SMIC/s{int(str(subject).lstrip('s'))}"
+
+
 def _write_grey(folder: pathlib.Path, names, frames) -> None:
   # 8-bit single-channel images (BMP with a palette, grey JPEG): a third of the colour size.
   folder.mkdir(parents=True, exist_ok=True)
@@ -88,11 +93,11 @@ def _non_e(root: pathlib.Path, clips, raw: bool) -> None:
     prefix = "reg_image" if camera == "VIS" and not raw else "image"
     names = [f"{prefix}{first + i:06d}.bmp" for i in range(count)]
     if raw:
-      frames = dummy.render_frames(f"{camera}/{clip}", cls, count, size=96, canvas=RAW_CANVAS,
+      frames = dummy.render_frames(_identity(subject), cls, count, size=96, canvas=RAW_CANVAS,
                                    grey=True)
       _write_grey(folder, names, frames)
     else:
-      frames = dummy.render_frames(f"{camera}/{clip}", cls, count, size=32,
+      frames = dummy.render_frames(_identity(subject), cls, count, size=32,
                                    grey=camera == "NIR")
       dummy.write_frames(folder, names, frames)
     if defect == "gap":
@@ -125,7 +130,7 @@ def _e(root: pathlib.Path) -> None:
     count = last - first + 1
     folder = root / f"{camera}_long" / f"SMIC-{camera}-E" / f"s{subject:02d}" / clip
     names = [f"image{first + i:06d}.jpg" for i in range(count)]
-    frames = dummy.render_frames(f"E/{camera}/{clip}", emotion, count, size=96,
+    frames = dummy.render_frames(_identity(subject), emotion, count, size=96,
                                  canvas=RAW_CANVAS, grey=camera == "NIR",
                                  onset=onset - first, offset=offset - first)
     if camera == "NIR":
