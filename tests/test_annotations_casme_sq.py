@@ -91,9 +91,9 @@ def test_default_folder_mapping_matches_the_exports_video_column():
 def test_offset_zero_rows_are_skipped_by_validate():
   parsed = casme_sq.parse(CSV, expression_type="all")
   checked = records.validate(parsed.samples)
-  not_annotated = [s for s in checked.skipped if "offset -1" in s.reason]
+  not_annotated = [s for s in checked.skipped if "offset not annotated" in s.reason]
   assert len(not_annotated) == 44
-  assert all("must be annotated" in s.reason for s in not_annotated)
+  assert all("offset -1)" in s.reason for s in not_annotated)
   macro_ids = {s.sample_id for s in casme_sq.parse(CSV, expression_type="macro").samples}
   assert {s.sample_id for s in not_annotated} <= macro_ids
   reasons = {s.sample_id: s.reason for s in checked.skipped}
@@ -191,7 +191,7 @@ def test_missing_file_and_bad_arguments(tmp_path):
 def test_cli_json(capsys):
   assert cli(["casme_sq", str(CSV), "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["summary"]["samples"] == 57 and out["summary"]["subjects"] == 14
+  assert out["summary"]["usable"] == 57 and out["summary"]["subjects"] == 14
   assert out["summary"]["emotions"] == {"negative": 21, "others": 19, "surprise": 9,
                                         "positive": 8}
   assert out["summary"]["three_class"] == {"(none)": 19, "negative": 21, "positive": 8,

@@ -99,7 +99,7 @@ def test_ckplus_wrong_folder(tmp_path):
 def test_ckplus_cli(capsys):
   assert cli(["ckplus", str(CKPLUS), "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["summary"]["samples"] == 4 and out["summary"]["skipped"] == 1
+  assert out["summary"]["usable"] == 4 and out["summary"]["skipped"] == 1
   assert out["summary"]["subjects"] == 3
 
 
@@ -136,7 +136,7 @@ def test_mug_foreign_folder_is_a_skip_and_wrong_root_an_error(tmp_path):
 def test_mug_cli(capsys):
   assert cli(["mug", str(MUG), "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["summary"]["samples"] == 5 and out["summary"]["subjects"] == 2
+  assert out["summary"]["usable"] == 5 and out["summary"]["subjects"] == 2
 
 
 # ---- Oulu-CASIA ----------------------------------------------------------------------------------
@@ -191,4 +191,4 @@ def test_oulu_foreign_and_empty_folders_are_skips(tmp_path):
 def test_oulu_cli(capsys):
   assert cli(["oulu_casia", str(OULU), "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["summary"]["samples"] == 4 and out["summary"]["subjects"] == 2
+  assert out["summary"]["usable"] == 4 and out["summary"]["subjects"] == 2

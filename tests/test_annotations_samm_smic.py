@@ -165,11 +165,17 @@ def test_samm_cli_json(capsys):
   assert cli(["samm", str(SAMM_SHEET), "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
   assert out["dataset"] == "samm"
-  assert out["summary"]["samples"] == 159 and out["summary"]["subjects"] == 29
-  assert out["summary"]["emotions"] == SAMM_EMOTIONS
-  assert out["summary"]["three_class"] == {"(none)": 26, "negative": 92, "positive": 26,
-                                           "surprise": 15}
+  summary = out["summary"]
+  assert (summary["rows"], summary["usable"], summary["skipped"], summary["repaired"]) == (
+      159, 157, 2, 0)
+  assert summary["subjects"] == 29 and summary["emotions"] == SAMM_EMOTIONS
+  assert summary["three_class"] == {"(none)": 26, "negative": 92, "positive": 26,
+                                    "surprise": 15}
   assert out["samples"][0]["sample_id"] == "006/006_1_2"
+  assert [s["sample_id"] for s in out["skipped"]] == ["028/028_4_1", "032/032_3_1"]
+  assert cli(["samm", str(SAMM_SHEET), "--json", "--repair", "midpoint"]) == 0
+  summary = json.loads(capsys.readouterr().out)["summary"]
+  assert (summary["usable"], summary["skipped"], summary["repaired"]) == (159, 0, 2)
 
 
 def test_samm_bad_input(tmp_path, capsys):
@@ -300,7 +306,9 @@ def test_smic_e_header_by_name(tmp_path):
 def test_smic_e_cli_json(capsys):
   assert cli(["smic_e", str(SMIC_E_SHEET), "--json"]) == 0
   out = json.loads(capsys.readouterr().out)
-  assert out["summary"]["samples"] == 167 and out["summary"]["subjects"] == 16
+  summary = out["summary"]
+  assert (summary["rows"], summary["usable"], summary["skipped"]) == (167, 167, 0)
+  assert summary["subjects"] == 16
   # Second MEs count as samples: negative 70 + 2 (s20_ne_06, s20_ne_09) + s18_ne_01 + the
   # negative s18_sur_03; surprise 41 + s20_sur_02.
   assert out["summary"]["emotions"] == {"negative": 74, "positive": 51, "surprise": 42}
@@ -325,7 +333,9 @@ def test_smic_e_bad_input(tmp_path, caplog):
       ("3/?", "formulas.xlsx [HS] row 4", "no Filename: the clip folder is unknown")]
   assert any("rows [2] have an onset without an offset" in r.getMessage()
              for r in caplog.records)
-  assert records.validate(parsed.samples).skipped[0].reason.startswith("onset 100 / offset -1")
+  checked = records.validate(parsed.samples)
+  assert not checked.samples and [s.sample_id for s in checked.skipped] == ["s01/s1_ne_01"]
+  assert "offset" in checked.skipped[0].reason
   bad = _write(tmp_path / "bad_subject.xlsx",
                {"HS": [header, ["x3", "s3_sur_01", 1, 2, "surprise"]]})
   with pytest.raises(sheets.AnnotationError,
@@ -398,3 +408,4 @@ def test_smic_cli_json_on_dummy_release(capsys):
   assert [s["sample_id"] for s in out["samples"]] == [
       "s1/s1_ne_01", "s1/s1_po_01", "s3/s3_ne_02", "s3/s3_po_03", "s3/s3_sur_01"]
   assert out["summary"]["emotions"] == {"negative": 3, "positive": 1, "surprise": 1}
+  assert (out["summary"]["rows"], out["summary"]["usable"]) == (5, 5)

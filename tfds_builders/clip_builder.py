@@ -136,7 +136,9 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       try:
         example = self.build_example(root, sample)
       except frames_lib.ClipError as e:
-        skipped.append(records.Skip(self.name, sample.sample_id, sample.source, str(e)))
+        # Paths relative to the manual dir: the metadata does not depend on where it lies.
+        reason = str(e).replace(f"{root}/", "")
+        skipped.append(records.Skip(self.name, sample.sample_id, sample.source, reason))
         continue
       built += 1
       yield sample.sample_id, example

@@ -80,8 +80,9 @@ def check_timing(sample: Sample, repair: str = "skip") -> Sample | Skip:
   if onset < 0 and offset < 0:
     return sample
   if onset < 0 or offset < 0:
+    missing = " and ".join(n for n, v in (("onset", onset), ("offset", offset)) if v < 0)
     return Skip(sample.dataset, sample.sample_id, where,
-                f"onset {onset} / offset {offset}: both must be annotated")
+                f"{missing} not annotated (onset {onset}, apex {apex}, offset {offset})")
   if offset < onset:
     return Skip(sample.dataset, sample.sample_id, where, f"offset {offset} before onset {onset}")
   if apex == -1 and sample.dataset.startswith("smic"):

@@ -97,7 +97,8 @@ def release_root(root: str | pathlib.Path) -> pathlib.Path:
     raise FileNotFoundError(f"{DATASET}: folder {root} does not exist")
   if has_subjects(root):
     return root
-  below = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (p.name != "SAMM", p.name))
+  below = sorted((p for p in root.iterdir() if p.is_dir()),
+                 key=lambda p: (p.name != "SAMM", p.name))
   for folder in below:
     if has_subjects(folder):
       return folder
