@@ -77,3 +77,16 @@ def test_main_trains_loso_on_the_built_dataset(data_dir, tmp_path):
   skipped = (workdir / "skipped_samples.json").read_text()
   assert "sub04/EP12_01f" in skipped and "apex not annotated" in skipped
   assert "sub01/EP03_02" in skipped
+
+
+def test_tfds_build_command_builds_from_a_manual_dir(tmp_path):
+  # TFDS's own `build` subcommand and flags (what `tfds build` runs), on the fake MUG layout.
+  _run(["-m", "mejax.tfds_build", "tfds_builders/mug", "--manual_dir",
+        str(ROOT / "tfds_builders" / "mug" / "dummy_data"), "--data_dir", str(tmp_path)])
+  info = json.loads((tmp_path / "mug" / "default" / "1.0.0" / "dataset_info.json").read_text())
+  assert int(info["splits"][0]["shardLengths"][0]) > 0
+  result = subprocess.run([sys.executable, "-m", "mejax.tfds_build", "tfds_builders/mug",
+                           "--manual_dir", str(tmp_path / "nowhere"), "--data_dir",
+                           str(tmp_path / "other")], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode != 0 and "subjects3" in result.stderr  # the instructions say what

@@ -59,8 +59,8 @@ _EYE_ESTIMATE = ((0.31, 0.38), (0.69, 0.38))
 _MIN_FACE_FRACTION = 1 / 8
 _MIN_FACE_PX = 24
 
-# Eye search: the face box is resized to this width first (eyes then are ~25-45 px).
-_EYE_FACE_WIDTH = 200
+# Eye search: the face box is resized to this width first (eyes then are ~35-65 px).
+_EYE_FACE_WIDTH = 300
 
 
 class FaceNotFound(frames_lib.ClipError):
@@ -102,10 +102,11 @@ class EyeAttempt:
   min_neighbors: int
 
 
+# Local contrast (CLAHE) rather than global equalisation: equalising the whole eye band lets
+# spectacle frames and hair dominate (grace_hopper.jpg's eyes are then missed).
 EYE_ATTEMPTS = (
-    EyeAttempt("haarcascade_eye.xml", "grey_equalised", 1.05, 3),
-    EyeAttempt("haarcascade_eye_tree_eyeglasses.xml", "grey_equalised", 1.05, 3),
-    EyeAttempt("haarcascade_eye.xml", "red_equalised", 1.05, 2),
+    EyeAttempt("haarcascade_eye.xml", "grey_clahe", 1.05, 2),
+    EyeAttempt("haarcascade_eye_tree_eyeglasses.xml", "grey", 1.05, 2),
 )
 
 
