@@ -9,8 +9,8 @@ pixels; per-frame boxes would move more).
 Only OpenCV's shipped Haar cascades are used (`cv2.data.haarcascades`; no downloads):
   * face: `detect_face` runs the attempts of `FACE_ATTEMPTS` in order (standard settings first,
     then more permissive ones); the largest face of the first attempt that finds one wins.
-    Permissive attempts must also find an eye pair inside the box, which keeps them from
-    accepting faces in noise or texture.
+    `align` moves on to the next boxes (of the same or later attempts) when that box has no
+    eye pair, and keeps the first box that has one.
   * eyes: `detect_eyes` runs the eye cascades in the upper half of the face box (normalised to
     `_EYE_FACE_WIDTH` px, so small faces have eyes the 20 px cascade can see) and keeps the
     best left/right pair. When none is found, `align` falls back to a geometric estimate from
@@ -19,11 +19,11 @@ Only OpenCV's shipped Haar cascades are used (`cv2.data.haarcascades`; no downlo
 Two crop rules (`CROP_RULES`), both in the aligned frame (eye line horizontal), with
 d = the distance between the eye centres:
   * "face": a square box, side `FACE_SIDE` * d (2.5 d), centred horizontally between the eyes,
-    with the eye line `FACE_EYE_LINE` (36 %) of the side from its top: 0.9 d above the eyes
-    (brows and lower forehead), 1.6 d below (mouth and chin).
+    with the eye line `FACE_EYE_LINE` (34 %) of the side from its top: 0.85 d above the eyes
+    (brows and lower forehead), 1.65 d below (mouth and chin).
   * "strcn": Xia et al. STRCN eq. (1) with (delta1..delta4) = (0.4, 0.6, 2.2, 1.8): a box
     1.8 d wide and 2.2 d high whose top-left corner is 0.4 d left of and 0.6 d above the left
-    eye (see `_STRCN` for how the paper's formula is read), resized (non-square) to size x size.
+    eye (see `_strcn_box` for how the paper's formula is read), resized (non-square) to size x size.
 
 Coordinates are OpenCV's: x right, y down, pixel centres at integers; "left eye" is the eye on
 the left of the image. Everything is deterministic: the same frames give byte-identical crops.
@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
+import logging
 import math
 
 import cv2
@@ -40,24 +42,29 @@ import numpy as np
 
 from mejax.preprocess import frames as frames_lib
 
+log = logging.getLogger(__name__)
+
 CROP_RULES = ("face", "strcn")
 
 # "face" rule: square side in inter-ocular distances, and where the eye line lies (fraction of
 # the side from the top). 2.5 d x 2.5 d holds brows to chin of a frontal face.
 FACE_SIDE = 2.5
-FACE_EYE_LINE = 0.36
+FACE_EYE_LINE = 0.34
 
 # STRCN eq. (1): (delta1, delta2, delta3, delta4) of Xia et al. (MODELS.md §5).
 STRCN_DELTAS = (0.4, 0.6, 2.2, 1.8)
 
 # Where the eyes of a frontal face lie in a Haar face box, as fractions of its width/height
 # (measured on grace_hopper.jpg and the synthetic faces); used when the eye cascade fails.
-_EYE_ESTIMATE = ((0.31, 0.38), (0.69, 0.38))
+_EYE_ESTIMATE = ((0.32, 0.40), (0.68, 0.40))
 
 # Smallest face searched, as a fraction of the image's shorter side (and never below 24 px, the
 # cascade's window): smaller boxes are background texture, and skipping them is faster.
 _MIN_FACE_FRACTION = 1 / 8
 _MIN_FACE_PX = 24
+
+# Face boxes besides the first one searched for eyes when the first has no eye pair.
+_MAX_EXTRA_BOXES = 8
 
 # Eye search: the face box is resized to this width first (eyes then are ~35-65 px).
 _EYE_FACE_WIDTH = 300
@@ -74,28 +81,28 @@ class FaceAttempt:
   channel: str            # see `_grey`
   scale_factor: float
   min_neighbors: int
-  needs_eyes: bool        # accept a box only if an eye pair is found in it
 
   def describe(self) -> str:
     name = self.cascade.removeprefix("haarcascade_").removesuffix(".xml")
     return (f"{name} on {self.channel} (scaleFactor {self.scale_factor}, minNeighbors "
-            f"{self.min_neighbors}{', eye pair required' if self.needs_eyes else ''})")
+            f"{self.min_neighbors})")
 
 
-# Tried in order. The first is OpenCV's standard setting and finds real frontal faces; the
-# others recover faces it misses, typically dark skin on a low-contrast grey (the red channel
-# keeps most of the contrast of skin) or faces filling most of a small frame.
+# Tried in order; the largest face of the first attempt that finds one wins. The first is
+# OpenCV's standard setting and finds real frontal faces; the others, on the tree-based alt2
+# cascade (which, unlike the default one, does not fire on noise even when permissive), recover
+# faces it misses: faces filling most of a small frame, dark skin on a low-contrast grey (the red
+# channel keeps most of the contrast of skin).
 FACE_ATTEMPTS = (
-    FaceAttempt("haarcascade_frontalface_default.xml", "grey_equalised", 1.1, 5, False),
-    FaceAttempt("haarcascade_frontalface_alt2.xml", "grey", 1.05, 3, True),
-    FaceAttempt("haarcascade_frontalface_alt2.xml", "red", 1.03, 2, True),
-    FaceAttempt("haarcascade_frontalface_default.xml", "red_equalised", 1.03, 2, True),
-    FaceAttempt("haarcascade_frontalface_default.xml", "grey_clahe", 1.03, 2, True),
+    FaceAttempt("haarcascade_frontalface_default.xml", "grey_equalised", 1.1, 5),
+    FaceAttempt("haarcascade_frontalface_alt2.xml", "grey", 1.05, 3),
+    FaceAttempt("haarcascade_frontalface_alt2.xml", "red", 1.03, 2),
 )
 
 
 @dataclasses.dataclass(frozen=True)
 class EyeAttempt:
+  """One run of an eye cascade on the eye band of a face box."""
   cascade: str
   channel: str
   scale_factor: float
@@ -186,14 +193,9 @@ def _check_image(image: np.ndarray) -> np.ndarray:
   return image
 
 
-def _largest(boxes) -> tuple[int, int, int, int]:
-  # Ties broken by position so the choice never depends on the detector's output order.
-  return max((tuple(int(v) for v in box) for box in boxes),
-             key=lambda b: (b[2] * b[3], -b[1], -b[0]))
-
-
-def _find_face(image: np.ndarray):
-  """(box, attempt, eyes or None) of the first attempt that finds a face, or FaceNotFound."""
+def _faces(image: np.ndarray):
+  """Yields (box, attempt) for every face of every attempt, in `FACE_ATTEMPTS` order and,
+  within an attempt, largest first; raises FaceNotFound when no attempt finds any."""
   image = _check_image(image)
   height, width = image.shape[:2]
   smallest = max(_MIN_FACE_PX, int(min(height, width) * _MIN_FACE_FRACTION))
@@ -201,30 +203,28 @@ def _find_face(image: np.ndarray):
     raise FaceNotFound(f"image {width}x{height} is smaller than the smallest face searched "
                        f"({smallest} px)")
   greys: dict[str, np.ndarray] = {}
+  found = False
   for attempt in FACE_ATTEMPTS:
-    grey = greys.setdefault(attempt.channel, _grey(image, attempt.channel))
+    if attempt.channel not in greys:
+      greys[attempt.channel] = _grey(image, attempt.channel)
     boxes = _cascade(attempt.cascade).detectMultiScale(
-        grey, scaleFactor=attempt.scale_factor, minNeighbors=attempt.min_neighbors,
-        minSize=(smallest, smallest))
-    if len(boxes) == 0:
-      continue
-    if not attempt.needs_eyes:
-      box = _largest(boxes)
-      return box, attempt, detect_eyes(image, box)
-    # Largest box with an eye pair.
-    for box in sorted((tuple(int(v) for v in b) for b in boxes),
+        greys[attempt.channel], scaleFactor=attempt.scale_factor,
+        minNeighbors=attempt.min_neighbors, minSize=(smallest, smallest))
+    # Ties broken by position so the order never depends on the detector's output order.
+    for box in sorted((tuple(int(v) for v in box) for box in boxes),
                       key=lambda b: (-b[2] * b[3], b[1], b[0])):
-      eyes = detect_eyes(image, box)
-      if eyes is not None:
-        return box, attempt, eyes
-  tried = "; ".join(a.describe() for a in FACE_ATTEMPTS)
-  raise FaceNotFound(f"no frontal face found in the {width}x{height} image (expected one "
-                     f"frontal face at least {smallest} px wide; tried {tried})")
+      found = True
+      yield box, attempt
+  if not found:
+    tried = "; ".join(a.describe() for a in FACE_ATTEMPTS)
+    raise FaceNotFound(f"no frontal face found in the {width}x{height} image (expected one "
+                       f"frontal face at least {smallest} px wide; tried {tried})")
 
 
 def detect_face(image: np.ndarray) -> tuple[int, int, int, int]:
-  """(x, y, w, h) of the largest frontal face in a uint8 RGB image; raises FaceNotFound."""
-  return _find_face(image)[0]
+  """(x, y, w, h) of the largest frontal face in a uint8 RGB image: the largest box of the first
+  attempt of `FACE_ATTEMPTS` that finds one. Raises FaceNotFound."""
+  return next(_faces(image))[0]
 
 
 def detect_eyes(image: np.ndarray, face_box) -> tuple[tuple[float, float],
@@ -232,7 +232,8 @@ def detect_eyes(image: np.ndarray, face_box) -> tuple[tuple[float, float],
   """(left_eye_xy, right_eye_xy), the eye centres in image pixels, or None when no plausible
   pair is found in the upper half of `face_box`.
 
-  A pair is one eye on each side of the box's centre line, 25-70 % of the box width apart,
+  A pair is one eye on each side of the box's centre line, both between 20 % and 50 % of the
+  box height from its top, 25-70 % of the box width apart,
   tilted by less than ~14 degrees and of similar size; among those, the pair closest to where
   the eyes of a frontal face lie in a Haar box (`_EYE_ESTIMATE`) wins.
   """
@@ -262,7 +263,8 @@ def detect_eyes(image: np.ndarray, face_box) -> tuple[tuple[float, float],
         ((x0 + (bx + bw / 2) / scale_x - 0.5 - x) / w, (y0 + (by + bh / 2) / scale_y - 0.5 - y) / h,
          bw / scale_x / w)
         for bx, by, bw, bh in (tuple(int(v) for v in b) for b in boxes))
-    pair = _best_pair([c for c in candidates if c[1] < 0.5])
+    # Eyes lie at ~40 % of a frontal Haar box's height; above 20 % is forehead or hair.
+    pair = _best_pair([c for c in candidates if 0.2 <= c[1] < 0.5])
     if pair is not None:
       (lx, ly, _), (rx, ry, _) = pair
       return (x + lx * w, y + ly * h), (x + rx * w, y + ry * h)
@@ -302,11 +304,11 @@ def _crop_box(rule: str, distance: float) -> tuple[float, float, float, float]:
     side = FACE_SIDE * d
     return -side / 2, -FACE_EYE_LINE * side, side / 2, (1 - FACE_EYE_LINE) * side
   if rule == "strcn":
-    return _STRCN(d)
+    return _strcn_box(d)
   raise ValueError(f"crop rule {rule!r} not in {CROP_RULES}")
 
 
-def _STRCN(d: float) -> tuple[float, float, float, float]:  # noqa: N802 (named after the paper)
+def _strcn_box(d: float) -> tuple[float, float, float, float]:
   """STRCN eq. (1) box in the aligned frame (see `_crop_box`).
 
   The paper (Xia et al., eq. (1)) writes, for eye centres (x_l, y_l), (x_r, y_r):
@@ -348,9 +350,22 @@ def align(image: np.ndarray, size: int = 128, rule: str = "face") -> Alignment:
     raise ValueError(f"crop rule {rule!r} not in {CROP_RULES}")
   if size < 1:
     raise ValueError(f"size must be positive, got {size}")
-  box, attempt, eyes = _find_face(image)
+  # The face box is `detect_face`'s unless the eyes are not found in it: then the boxes of the
+  # following attempts are tried (a box shifted onto the hair or covering half the face has no
+  # eye pair), and the first box with one is kept.
+  candidates = _faces(image)
+  box, attempt = first = next(candidates)
+  eyes = detect_eyes(image, box)
   if eyes is None:
+    for box, attempt in itertools.islice(candidates, _MAX_EXTRA_BOXES):
+      eyes = detect_eyes(image, box)
+      if eyes is not None:
+        break
+  if eyes is None:
+    box, attempt = first
     eyes, eye_source = _estimated_eyes(box), "estimated from the face box"
+    log.warning("no eye pair found in face box %s of a %dx%d image; eye positions estimated "
+                "from the box (crop not rotated)", box, image.shape[1], image.shape[0])
   else:
     eye_source = "detected"
   left_eye, right_eye = (tuple(float(v) for v in eye) for eye in eyes)
@@ -378,8 +393,8 @@ def warp(frames: np.ndarray, alignment: Alignment) -> np.ndarray:
   if (inter_w, inter_h) != (size, size):
     # Same box, mapped onto inter_w x inter_h: rescale the output coordinates (edges at -0.5).
     stretch = np.array([[inter_w / size], [inter_h / size]])
-    matrix = (matrix + np.array([[0, 0, 0.5], [0, 0, 0.5]])) * stretch - np.array([[0, 0, 0.5],
-                                                                                   [0, 0, 0.5]])
+    half = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 0.5]])
+    matrix = (matrix + half) * stretch - half
   out = []
   for frame in frames:
     crop = cv2.warpAffine(frame, matrix, (inter_w, inter_h), flags=cv2.INTER_LINEAR,

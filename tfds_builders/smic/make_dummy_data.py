@@ -74,7 +74,7 @@ E_CLIPS = [
 
 def _identity(subject) -> str:
   # One synthetic face per subject (`s1` of SMIC and subject 1 of SMIC-E are the same person).
-  return f"SMIC/s{int(str(subject).lstrip('s'))}"
+  return f"SMIC/S{int(str(subject).lstrip('s'))}"
 
 
 def _write_grey(folder: pathlib.Path, names, frames) -> None:
