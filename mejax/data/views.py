@@ -67,6 +67,13 @@ def onset_apex_view(clips: ClipSet, num_frames: int = 12, size: int = 64,
 VIEWS = {"onset_apex": onset_apex_view}
 
 
+def view_shape(data) -> tuple[int, int, int, int]:
+  """(T, H, W, C) of the view a `config.data` section asks for, computed without any clip."""
+  if data.view not in VIEWS:
+    raise ValueError(f"Unknown view {data.view!r}; known views: {sorted(VIEWS)}")
+  return (data.num_frames, data.size, data.size, 1 if data.grey else 3)
+
+
 def make_view(clips: ClipSet, kind: str, **kwargs) -> np.ndarray:
   if kind not in VIEWS:
     raise ValueError(f"Unknown view {kind!r}; known views: {sorted(VIEWS)}")

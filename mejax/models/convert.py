@@ -211,3 +211,39 @@ def with_torchvision_backbone(variables: Mapping[str, Any], state_dict: Mapping[
                        f'imported R3D-18 (check width_multiplier={width_multiplier})')
     result[collection][backbone] = tree
   return result
+
+
+def pretrained_leaves(model_variables: Mapping[str, Any], loaded: Mapping[str, Any]
+                      ) -> tuple[dict[tuple[str, ...], Any], list[str]]:
+  """Which variables of a model an imported R3D-18 checkpoint (`mejax.convert`) initialises.
+
+  model_variables: the model's variables (arrays or `jax.eval_shape` structs).
+  loaded: {'params', 'batch_stats'} of `R3D18` as `mejax.convert` writes them.
+  Returns ({(collection, *path): array}, notes). A model with a `backbone` (convlstm_ae) takes
+  the R3D-18 layers there; otherwise (r3d18) paths match one to one. A head (`fc`) of another
+  size is left to its fresh initialisation, and said so in the notes.
+  Raises ValueError naming the first variable whose shape differs, or when nothing matches.
+  """
+  model_flat = {(c,) + p: v for c in model_variables
+                for p, v in flax.traverse_util.flatten_dict(dict(model_variables[c])).items()}
+  prefix = ('backbone',) if ('params', 'backbone') in {k[:2] for k in model_flat} else ()
+  leaves, notes = {}, []
+  for collection in ('params', 'batch_stats'):
+    for path, value in flax.traverse_util.flatten_dict(dict(loaded.get(collection, {}))).items():
+      target = (collection,) + prefix + tuple(path)
+      name = '/'.join(target)
+      if path[0] == 'fc' and (prefix or target not in model_flat
+                              or np.shape(model_flat[target]) != np.shape(value)):
+        notes.append(f'{name}: imported head not used (the model has its own)')
+        continue
+      if target not in model_flat:
+        raise ValueError(f'init_from: the model has no variable {name} for the imported R3D-18 '
+                         f'weights (is model.name an R3D-18-based model with width_multiplier '
+                         f'matching the checkpoint?)')
+      if np.shape(model_flat[target]) != np.shape(value):
+        raise ValueError(f'init_from: {name} has shape {np.shape(model_flat[target])} in the '
+                         f'model but {np.shape(value)} in the checkpoint')
+      leaves[target] = value
+  if not leaves:
+    raise ValueError('init_from: the checkpoint initialises no variable of the model')
+  return leaves, notes

@@ -1,0 +1,82 @@
+"""python -m mejax.convert WEIGHTS --out DIR: torchvision r3d_18 weights -> a Flax checkpoint.
+
+WEIGHTS is a torchvision `r3d_18` state_dict file the user has (e.g. the Kinetics-400
+`r3d_18-b3b3357e.pth`, downloaded elsewhere): `.pth`/`.pt` (read with
+`torch.load(weights_only=True)`, never an arbitrary unpickle), `.safetensors` or `.npz`.
+DIR becomes an orbax checkpoint of {'params', 'batch_stats'} of `mejax.models.r3d.R3D18` plus
+`mejax_weights.json` (architecture, head size, source file and its SHA-256). An experiment starts
+from it with `--config.init_from=DIR`: the R3D-18 backbone of the model (the whole network for
+`r3d18`, the `backbone` of `convlstm_ae`) takes the imported weights; a head whose size differs
+from the experiment's classes stays freshly initialised.
+
+A state_dict of another architecture is refused, naming the missing, unexpected or mis-shaped
+keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+
+WEIGHTS_INFO = "mejax_weights.json"
+ARCHITECTURE = "torchvision_r3d_18"
+
+
+def convert(weights: str | pathlib.Path, out: str | pathlib.Path, *,
+            width_multiplier: float = 1.0) -> dict:
+  """Writes the checkpoint; returns its info dict."""
+  import orbax.checkpoint as ocp
+
+  from mejax.models import convert as convert_lib
+  weights, out = pathlib.Path(weights), pathlib.Path(out).absolute()
+  state_dict = convert_lib.load_state_dict_file(weights)
+  variables = convert_lib.r3d_variables_from_torchvision(state_dict, include_head=True,
+                                                         width_multiplier=width_multiplier)
+  if out.exists():
+    raise FileExistsError(f"{out} exists; give a new --out (nothing was overwritten)")
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(out / "variables", variables)
+  checkpointer.wait_until_finished()
+  info = {"architecture": ARCHITECTURE, "width_multiplier": width_multiplier,
+          "num_classes": int(variables["params"]["fc"]["kernel"].shape[-1]),
+          "source": weights.name,
+          "source_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+  (out / WEIGHTS_INFO).write_text(json.dumps(info, indent=1))
+  return info
+
+
+def load(path: str | pathlib.Path) -> tuple[dict, dict]:
+  """(variables, info) of a checkpoint written by `convert`."""
+  import orbax.checkpoint as ocp
+  path = pathlib.Path(path).absolute()
+  info_path = path / WEIGHTS_INFO
+  if not info_path.exists():
+    raise FileNotFoundError(f"init_from {path}: no {WEIGHTS_INFO}; expected a directory written "
+                            "by `python -m mejax.convert WEIGHTS --out DIR`")
+  info = json.loads(info_path.read_text())
+  variables = ocp.StandardCheckpointer().restore(path / "variables")
+  return variables, info
+
+
+def main(argv=None) -> int:
+  ap = argparse.ArgumentParser(prog="python -m mejax.convert", description=__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("weights", help="torchvision r3d_18 state_dict (.pth, .pt, .safetensors, .npz)")
+  ap.add_argument("--out", required=True, help="checkpoint directory to create")
+  ap.add_argument("--width_multiplier", type=float, default=1.0,
+                  help="R3D width of the weights (1.0 for torchvision's)")
+  args = ap.parse_args(argv)
+  try:
+    info = convert(args.weights, args.out, width_multiplier=args.width_multiplier)
+  except (KeyError, ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  print(f"{args.weights} -> {args.out}: {info['architecture']}, {info['num_classes']}-way head")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
