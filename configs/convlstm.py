@@ -68,9 +68,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.steps_per_epoch = 0        # 0: ceil(largest fold's training set / batch size)
   c.train.batch_size = 64
   c.train.learning_rate = 1e-3
-  c.train.lr_schedule = "constant"   # or "cosine": decay to 0 over num_epochs
+  c.train.lr_schedule = "constant"   # or "cosine": decay to 0 over num_epochs; "exponential"
+  c.train.lr_decay = 0.8             # "exponential": x lr_decay after every epoch
+  c.train.optimizer = "adam"         # or "sgd" (with train.momentum)
+  c.train.momentum = 0.9             # sgd only
+  c.train.weight_decay = 0.0         # L2 added to the gradient (Keras / PyTorch SGD style)
   c.train.balanced_sampling = True   # PyTorch WeightedRandomSampler with 1/class-count weights
   c.train.class_weighted_loss = True
+  c.train.loss = "cross_entropy"     # or "balanced": STRCN's per-minibatch class balancing
   c.train.flip = True
   c.train.rotate_degrees = 8.0
   c.train.plateau_patience = 0       # 0 = off; needs an inner validation set
@@ -89,6 +94,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict()
   c.mesh.data = 1                    # devices per fold row; the rest of the devices split folds
   c.mesh.num_devices = 0             # 0: all devices
+
+  # A `python -m mejax.convert` checkpoint of torchvision r3d_18 weights (e.g. Kinetics-400) that
+  # initialises the R3D-18 backbone of every fold; "" = random initialisation.
+  c.init_from = ""
 
   c.checkpoint_every_epochs = 1
   c.log_every_steps = 5

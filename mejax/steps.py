@@ -57,12 +57,37 @@ def weighted_cross_entropy(logits, labels, class_weights, valid=None):
   return jnp.sum(ce * w) / jnp.maximum(jnp.sum(w), 1e-12)
 
 
+def batch_balanced_cross_entropy(logits, labels, num_classes: int):
+  """STRCN's multi-class balanced loss (Xia et al. §III-E, eqs. 9-10, read as the usual softmax
+  cross-entropy): sample i weighs beta_i = B / (K * n_{y_i}), n_c being class c's count in the
+  minibatch and K the classes present, so a balanced batch has every beta = 1 and the betas sum
+  to B. Averaged over the batch (the paper sums; its learning rates assume the sum)."""
+  ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+  counts = jnp.sum(jax.nn.one_hot(labels, num_classes), axis=0)
+  present = jnp.sum(counts > 0)
+  beta = labels.shape[0] / (present * counts[labels])
+  return jnp.mean(beta * ce)
+
+
+LOSSES = ("cross_entropy", "balanced")
+
+
 def init_state(model: nn.Module, tx: optax.GradientTransformation, fold_keys: jax.Array,
-               sample_input: jax.Array, keep_best: bool) -> TrainState:
-  """Initialises every fold's model from its own key (vmapped; call under jit)."""
+               sample_input: jax.Array, keep_best: bool,
+               pretrained: dict[tuple[str, ...], jax.Array] | None = None) -> TrainState:
+  """Initialises every fold's model from its own key (vmapped; call under jit).
+
+  pretrained: {(collection, *path): array} of imported weights (`init_from`), the same in every
+  fold; the variables they name replace the random initialisation.
+  """
 
   def one(key):
     variables = model.init({"params": key}, sample_input, train=False)
+    if pretrained:
+      flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(variables))
+      flat.update({path: jnp.asarray(value, flat[path].dtype)
+                   for path, value in pretrained.items()})
+      variables = flax.traverse_util.unflatten_dict(flat)
     params = variables["params"]
     batch_stats = variables.get("batch_stats", {})
     return TrainState(
@@ -177,17 +202,20 @@ def resolve_strategy(strategy: str, platform: str, num_devices: int) -> str:
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch_size: int,
                     to_input: on_device.InputTransform, flip: bool, rotate_degrees: float,
                     mesh, strategy: str = "vmap", fold_chunk: int = 0,
-                    compute_dtype=jnp.float32):
+                    compute_dtype=jnp.float32, loss: str = "cross_entropy"):
   """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
 
   inputs: the whole view, uint8 [N, T, H, W, C], replicated on every device; labels: int32 [N].
   metrics: per fold {'loss', 'accuracy'} of the sampled minibatch, each [F].
   """
   data_parallel = mesh.shape[sharding.DATA] > 1
+  if loss not in LOSSES:
+    raise ValueError(f"Unknown train.loss {loss!r}; known: {LOSSES}")
 
   def fold_step(state: TrainState, data: FoldData, inputs, labels):
     key = jax.random.fold_in(data.fold_key, state.step)
     sample_key, augment_key = jax.random.split(key)
+    dropout_key = jax.random.fold_in(key, 0xD0)  # a stream of its own: the others stay as they were
     idx = on_device.sample_indices(sample_key, data.sample_probs, batch_size)
     if data_parallel:
       idx = jax.lax.with_sharding_constraint(idx, sharding.batch_sharded(mesh))
@@ -197,11 +225,16 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
 
     def loss_fn(params):
       logits, updated = model.apply({"params": params, "batch_stats": state.batch_stats}, x,
-                                    train=True, mutable=["batch_stats"])
-      loss = weighted_cross_entropy(logits, y, data.loss_weights)
-      return loss, (logits, updated["batch_stats"])
+                                    train=True, mutable=["batch_stats"],
+                                    rngs={"dropout": dropout_key})
+      if loss == "balanced":
+        value = batch_balanced_cross_entropy(logits, y, data.loss_weights.shape[-1])
+      else:  # class weights of the fold (all 1 without train.class_weighted_loss)
+        value = weighted_cross_entropy(logits, y, data.loss_weights)
+      # Models without BatchNorm (STCNN, FuseNet) have no statistics to update.
+      return value, (logits, updated.get("batch_stats", state.batch_stats))
 
-    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (value, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     # For Adam, scaling the update is scaling the learning rate (reduce-on-plateau).
     updates = jax.tree_util.tree_map(lambda u: u * state.lr_scale, updates)
@@ -211,7 +244,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
     # An early-stopped fold keeps its state; its lane still computes (folds run in lockstep).
     new = jax.tree_util.tree_map(lambda n, o: jnp.where(state.stopped, o, n), new, state)
     accuracy = jnp.mean((jnp.argmax(logits, -1) == y).astype(jnp.float32))
-    return new, {"loss": loss, "accuracy": accuracy}
+    return new, {"loss": value, "accuracy": accuracy}
 
   fold, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
   return _over_folds(fold_step, strategy, (0, 0, None, None), mesh,

@@ -94,7 +94,9 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   if needs_val and not has_val:
     raise ValueError("train.plateau_patience / train.early_stopping_patience need an inner "
                      "validation set: set protocol.val_subjects or protocol.val_fraction")
-  _learning_rate(config, steps_per_epoch=1)  # an unknown train.lr_schedule fails before any write
+  _optimizer(config, steps_per_epoch=1)  # an unknown optimizer / schedule fails before any write
+  if config.train.get("loss", "cross_entropy") not in steps.LOSSES:
+    raise ValueError(f"Unknown train.loss {config.train.loss!r}; known: {steps.LOSSES}")
   if config.train.fold_strategy not in steps.STRATEGIES + ("auto",):
     raise ValueError(f"Unknown train.fold_strategy {config.train.fold_strategy!r}; known: "
                      f"{steps.STRATEGIES + ('auto',)}")
@@ -214,16 +216,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   largest_train = int(train_mask.sum(1).max())
   steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
                                                               config.train.batch_size)
-  tx = optax.adam(_learning_rate(config, steps_per_epoch))
+  tx = _optimizer(config, steps_per_epoch)
   has_val = bool(val_mask.any())
   plateau = ((config.train.plateau_patience, config.train.plateau_factor,
               config.train.plateau_min_scale) if config.train.plateau_patience > 0 else None)
   early_stopping = config.train.early_stopping_patience or None
   keep_best = bool(early_stopping and config.train.restore_best and has_val)
   sample_input = jnp.zeros((1,) + exp.inputs.shape[1:], jnp.float32)
-  init = jax.jit(lambda keys: steps.init_state(model, tx, keys, sample_input, keep_best),
+  pretrained = _pretrained(config, model, sample_input)
+  init = jax.jit(lambda keys, imported: steps.init_state(model, tx, keys, sample_input, keep_best,
+                                                         imported),
                  out_shardings=fold_sh)
-  abstract_state = jax.eval_shape(init, fold_data.fold_key)
+  abstract_state = jax.eval_shape(init, fold_data.fold_key, pretrained)
   # Refuse a sweep whose resident state cannot fit before anything runs (numbers in the error).
   folds_per_device = len(lanes) // mesh.shape[sharding.FOLD]
   # Measured on this process's device, then the least over processes: all must pick one chunk.
@@ -242,7 +246,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     start_epoch, state, history = restored
     log.info("Resuming %s from epoch %d", workdir, start_epoch)
   else:
-    start_epoch, state, history = 0, init(fold_data.fold_key), []
+    start_epoch, state, history = 0, init(fold_data.fold_key, pretrained), []
 
   to_input = input_transform(config.data)
   strategy = steps.resolve_strategy(config.train.fold_strategy, devices[0].platform, mesh.size)
@@ -251,7 +255,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     step = steps.make_train_step(
         model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
         rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy,
-        fold_chunk=chunk, compute_dtype=dtype)
+        fold_chunk=chunk, compute_dtype=dtype, loss=config.train.get("loss", "cross_entropy"))
     if not hasattr(step, "lower"):  # 'loop' (a Python loop of jitted calls), or a wrapped step
       return step
     return step.lower(state, fold_data, inputs, labels).compile()
@@ -357,7 +361,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def _learning_rate(config: ml_collections.ConfigDict, steps_per_epoch: int):
-  """A constant rate or a cosine decay to zero over all training steps (train.lr_schedule).
+  """The rate of train.lr_schedule: 'constant', 'cosine' (decay to zero over all training
+  steps) or 'exponential' (x train.lr_decay after every epoch, STRCN's 0.8).
 
   Reduce-on-plateau scales whichever it is.
   """
@@ -366,7 +371,46 @@ def _learning_rate(config: ml_collections.ConfigDict, steps_per_epoch: int):
     return rate
   if schedule == "cosine":
     return optax.cosine_decay_schedule(rate, config.train.num_epochs * steps_per_epoch)
-  raise ValueError(f"Unknown train.lr_schedule {schedule!r}; known: 'constant', 'cosine'")
+  if schedule == "exponential":
+    return optax.exponential_decay(rate, transition_steps=steps_per_epoch,
+                                   decay_rate=config.train.get("lr_decay", 0.8), staircase=True)
+  raise ValueError(f"Unknown train.lr_schedule {schedule!r}; known: 'constant', 'cosine', "
+                   "'exponential'")
+
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+def _optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int):
+  """train.optimizer 'adam' (default) or 'sgd' (train.momentum, the papers' Keras SGD), with
+  train.weight_decay added to the gradient (L2 as Keras' regularisers and PyTorch's SGD do)."""
+  rate = _learning_rate(config, steps_per_epoch)
+  name = config.train.get("optimizer", "adam")
+  if name == "adam":
+    tx = optax.adam(rate)
+  elif name == "sgd":
+    tx = optax.sgd(rate, momentum=config.train.get("momentum", 0.0) or None)
+  else:
+    raise ValueError(f"Unknown train.optimizer {name!r}; known: {OPTIMIZERS}")
+  weight_decay = config.train.get("weight_decay", 0.0)
+  return optax.chain(optax.add_decayed_weights(weight_decay), tx) if weight_decay else tx
+
+
+def _pretrained(config: ml_collections.ConfigDict, model, sample_input):
+  """{(collection, *path): array} that config.init_from (a `mejax.convert` checkpoint) sets."""
+  path = config.get("init_from", "")
+  if not path:
+    return None
+  from mejax import convert
+  from mejax.models import convert as convert_lib
+  loaded, info = convert.load(path)
+  abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), sample_input, train=False))
+  leaves, notes = convert_lib.pretrained_leaves(abstract, loaded)
+  for note in notes:
+    log.info("init_from %s: %s", path, note)
+  log.info("init_from %s (%s from %s): %d arrays imported", path, info["architecture"],
+           info["source"], len(leaves))
+  return leaves
 
 
 def _write_results(workdir, config, exp, rows, history, keep_best) -> dict:

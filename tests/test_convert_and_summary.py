@@ -101,3 +101,33 @@ def test_summary_command_prints_json():
   out = json.loads(result.stdout)
   assert out["model"] == "convlstm_ae" and out["total_params"] == 37_602_902
   assert out["input_shape"] == [1, 12, 64, 64, 3]
+
+
+def test_init_state_puts_imported_weights_in_every_fold(tmp_path):
+  import optax
+  from mejax import steps
+  torch_model = _randomised(torch_models.TorchR3D18(num_classes=400, width_multiplier=WIDTH))
+  torch.save(torch_model.state_dict(), tmp_path / "w.pth")
+  assert convert.main([str(tmp_path / "w.pth"), "--out", str(tmp_path / "ckpt"),
+                       "--width_multiplier", str(WIDTH)]) == 0
+  loaded, _ = convert.load(tmp_path / "ckpt")
+  model = get_model("convlstm_ae", num_classes=3, width_multiplier=WIDTH)
+  sample = jnp.zeros((1, 4, 32, 32, 3))
+  abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), sample, train=False))
+  leaves, _ = convert_lib.pretrained_leaves(abstract, loaded)
+  keys = jax.random.split(jax.random.key(1), 2)
+  state = jax.jit(lambda k, p: steps.init_state(model, optax.adam(1e-3), k, sample, False, p))(
+      keys, leaves)
+  stem = np.asarray(loaded["params"]["stem"]["conv"]["kernel"])
+  for fold in range(2):
+    np.testing.assert_array_equal(state.params["backbone"]["stem"]["conv"]["kernel"][fold], stem)
+    np.testing.assert_array_equal(state.batch_stats["backbone"]["layer1"]["block0"]["bn1"]["var"]
+                                  [fold], loaded["batch_stats"]["layer1"]["block0"]["bn1"]["var"])
+  head = state.params["head"]
+  assert not np.array_equal(jax.tree_util.tree_leaves(head)[0][0],
+                            jax.tree_util.tree_leaves(head)[0][1])  # the rest stays per fold
+
+
+def test_init_from_a_directory_that_is_not_a_checkpoint_says_so(tmp_path):
+  with pytest.raises(FileNotFoundError, match="mejax_weights.json.*python -m mejax.convert"):
+    convert.load(tmp_path)

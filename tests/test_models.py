@@ -263,7 +263,7 @@ def test_registry_builds_models_by_name():
 
 
 def test_unknown_model_name_lists_known_names():
-  with pytest.raises(ValueError, match=r"'resnet50'.*convlstm_ae, r3d18"):
+  with pytest.raises(ValueError, match=r"'resnet50'.*convlstm_ae, di_resnet, di_vgg, fusenet"):
     models.get_model('resnet50')
 
 

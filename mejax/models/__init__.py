@@ -14,11 +14,21 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from mejax.models import convlstm, r3d
+from mejax.models import cnn3d, convlstm, dynamic_cnn, r3d, stcnn, strcn
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     'r3d18': r3d.R3D18,
     'convlstm_ae': convlstm.ConvLSTMAutoencoder,
+    'stcnn': stcnn.STCNN,             # Reddy et al. 2019 MicroExpSTCNN (= Talluri's Model-B)
+    'fusenet': stcnn.FuseNet,         # Reddy et al. 2019 MicroExpFuseNet (two regions)
+    'model_a': cnn3d.ModelA,          # Talluri et al. 2022
+    'split_model': cnn3d.SplitModel,
+    'model_b': cnn3d.ModelB,
+    'model_c': cnn3d.ModelC,
+    'strcn_a': strcn.STRCNAppearance,  # Xia et al.: pixel-by-time matrix of magnified faces
+    'strcn_g': strcn.STRCNGeometric,   # Xia et al.: onset -> apex optical flow
+    'di_vgg': dynamic_cnn.VGGStyle,    # Le et al. 2020: region crops of dynamic images
+    'di_resnet': dynamic_cnn.ResNetStyle,
 }
 
 
