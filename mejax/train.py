@@ -118,11 +118,27 @@ def compute_dtype(config: ml_collections.ConfigDict):
   return jnp.dtype(name)
 
 
+NORMALISATIONS = ("kinetics", "unit")
+
+
 def input_transform(data: ml_collections.ConfigDict) -> on_device.InputTransform:
-  """uint8 view -> model input on device: Kinetics normalisation (its channel mean for grey
-  views), optionally relative to the first frame."""
-  mean, std = ((np.mean(views.KINETICS_MEAN),), (np.mean(views.KINETICS_STD),)) \
-      if data.grey else (views.KINETICS_MEAN, views.KINETICS_STD)
+  """uint8 view -> model input on device, with constants that never depend on the data.
+
+  data.normalisation 'kinetics' (default): the Kinetics-400 mean/std per RGB channel (their
+  channel means for grey views, repeated over stacked regions); 'unit': x / 127.5 - 1 (flow
+  fields, whose 128 is zero motion). Optionally relative to the first frame.
+  """
+  channels = views.view_shape(data)[-1]
+  normalisation = data.get("normalisation", "kinetics")
+  if normalisation == "unit":
+    mean, std = (0.5,) * channels, (0.5,) * channels
+  elif normalisation == "kinetics":
+    rgb = not data.grey and data.view != "flow"
+    mean, std = ((views.KINETICS_MEAN, views.KINETICS_STD) if rgb else
+                 ((float(np.mean(views.KINETICS_MEAN)),), (float(np.mean(views.KINETICS_STD)),)))
+    mean, std = mean * (channels // len(mean)), std * (channels // len(std))
+  else:
+    raise ValueError(f"Unknown data.normalisation {normalisation!r}; known: {NORMALISATIONS}")
   return on_device.InputTransform(tuple(map(float, mean)), tuple(map(float, std)),
                                   data.relative_to_first_frame)
 

@@ -61,8 +61,9 @@ def cache_path(data) -> pathlib.Path:
   key = {"format": FORMAT, "datasets": list(data.datasets), "label_map": data.label_map,
          "view": data.view, "num_frames": data.num_frames, "size": data.size,
          "grey": bool(data.grey)}
-  if data.get("selection", ""):
-    key["selection"] = data.selection
+  for name in ("selection", "regions", "magnify_alpha", "flow_range"):
+    if data.get(name, None):  # only when set: keys of the plain frame views stay as they were
+      key[name] = data[name]
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
   return pathlib.Path(data.data_dir, "mejax_views", f"{digest}.npz")
 
@@ -82,8 +83,7 @@ def save(path: pathlib.Path, clips: ClipSet, view: np.ndarray, data) -> None:
 
 def make_view(clips: ClipSet, data) -> np.ndarray:
   """The view a `config.data` section asks for."""
-  return views.make_view(clips, data.view, num_frames=data.num_frames, size=data.size,
-                         grey=data.grey)
+  return views.make_view(clips, data)
 
 
 def load_or_build(data, write: bool = True) -> tuple[ClipSet, np.ndarray]:

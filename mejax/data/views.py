@@ -64,17 +64,124 @@ def onset_apex_view(clips: ClipSet, num_frames: int = 12, size: int = 64,
   return np.stack(views)
 
 
-VIEWS = {"onset_apex": onset_apex_view}
+# ---- the views of the paper models ---------------------------------------------------------------
+# Each is a temporal selection of the stored frames, an optional Eulerian magnification
+# (data.magnify_alpha), a representation (the frames, their dynamic image, or the onset -> apex
+# optical flow), optional face regions stacked on channels (data.regions) and a resize to
+# data.size. All are uint8 so that they cache and go to the devices like the frames do.
+
+TEMPORAL = ("onset_apex", "first_n", "apex_window")
+REPRESENTATIONS = ("dynamic_image", "flow")
+KINDS = TEMPORAL + REPRESENTATIONS
+REGION_LAYOUTS = ("", "fusenet", "dynamic_image")
+_REGION_COUNT = {"": 1, "fusenet": 2, "dynamic_image": 3}
+
+
+def _apex_or_middle(frames: np.ndarray, onset: int, apex: int, offset: int) -> int:
+  if apex >= 0:
+    return apex
+  # Not annotated (SMIC): the frame most unlike the onset (STRCN's argmax_t std(I(t) - I(0))).
+  from mejax.preprocess import flow
+  return onset + flow.estimate_apex(frames[onset:offset + 1])
+
+
+def temporal_indices(kind: str, frames: np.ndarray, onset: int, apex: int, offset: int,
+                     num_frames: int) -> np.ndarray:
+  """Stored-frame indices of a view kind.
+
+  onset_apex: onset -> apex in num_frames (`onset_to_apex_indices`). first_n: the num_frames
+  frames from the onset (Reddy et al.'s first D frames), the last one repeated when the clip is
+  shorter. apex_window: num_frames centred on the apex (Talluri et al.: D/2 before, D/2 after),
+  edge frames repeated. dynamic_image: onset..offset. flow: [onset, apex].
+  """
+  last = len(frames) - 1
+  if kind == "onset_apex":
+    return onset_to_apex_indices(onset, apex, offset, num_frames)
+  if kind == "first_n":
+    return np.minimum(onset + np.arange(num_frames), last)
+  if kind == "apex_window":
+    centre = _apex_or_middle(frames, onset, apex, offset)
+    return np.clip(centre - num_frames // 2 + np.arange(num_frames), 0, last)
+  if kind == "dynamic_image":
+    return np.arange(onset, offset + 1)
+  if kind == "flow":
+    return np.asarray([onset, _apex_or_middle(frames, onset, apex, offset)])
+  raise ValueError(f"Unknown view {kind!r}; known views: {KINDS}")
+
+
+def _grey(frames: np.ndarray) -> np.ndarray:
+  if frames.shape[-1] == 1:
+    return frames
+  return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])[..., None]
+
+
+def flow_to_uint8(flow_field: np.ndarray, flow_range: float) -> np.ndarray:
+  """(H, W, 2) flow in pixels -> uint8, 128 = no motion, 0 / 255 = -/+ flow_range pixels."""
+  scaled = np.clip(flow_field / flow_range, -1.0, 1.0)
+  return np.rint(127.5 + 127.5 * scaled).astype(np.uint8)
+
+
+def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> np.ndarray:
+  """The view of one clip: uint8 (T, size, size, C) as `view_shape(data)` says."""
+  kind, size, grey = data.view, data.size, bool(data.grey)
+  regions = data.get("regions", "")
+  idx = temporal_indices(kind, frames, onset, apex, offset, data.num_frames)
+  if idx.size == 0 or idx.max() >= len(frames) or idx.min() < 0:
+    raise ValueError(f"frame indices {idx.min() if idx.size else '-'}..{idx.max() if idx.size else '-'}"
+                     f" outside the {len(frames)} stored frames")
+  clip = frames[idx]
+  alpha = data.get("magnify_alpha", 0.0)
+  if alpha:
+    from mejax.preprocess import magnify
+    clip = magnify.magnify(clip, alpha)
+  if grey or kind == "flow":
+    clip = _grey(clip)
+  if kind == "dynamic_image":
+    from mejax.preprocess import dynamic_image
+    clip = dynamic_image.to_uint8(dynamic_image.dynamic_image(clip))[None]
+  elif kind == "flow":
+    from mejax.preprocess import flow
+    small = resize_frames(clip, size, grey=True)  # flow at the model's resolution
+    field = flow.optical_flow(small[0], small[1])
+    return flow_to_uint8(field, data.get("flow_range", 4.0))[None]
+  if regions:
+    from mejax.preprocess import regions as regions_lib
+    return regions_lib.face_regions(clip, regions, size)
+  return resize_frames(clip, size, grey)
+
+
+def paper_view(clips: ClipSet, data) -> np.ndarray:
+  out = []
+  for i, frames in enumerate(clips.frames):
+    try:
+      out.append(clip_view(frames, int(clips.onset[i]), int(clips.apex[i]),
+                           int(clips.offset[i]), data))
+    except ValueError as e:
+      raise ValueError(f"Clip {clips.uid[i]}: {e}") from None
+  return np.stack(out)
+
+
+def make_view(clips: ClipSet, data) -> np.ndarray:
+  """The view a `config.data` section asks for (data.view, num_frames, size, grey, regions,
+  magnify_alpha, flow_range)."""
+  view_shape(data)  # validates the keys
+  if data.view == "onset_apex" and not data.get("regions", "") and not data.get("magnify_alpha",
+                                                                               0.0):
+    return onset_apex_view(clips, num_frames=data.num_frames, size=data.size, grey=data.grey)
+  return paper_view(clips, data)
 
 
 def view_shape(data) -> tuple[int, int, int, int]:
   """(T, H, W, C) of the view a `config.data` section asks for, computed without any clip."""
-  if data.view not in VIEWS:
-    raise ValueError(f"Unknown view {data.view!r}; known views: {sorted(VIEWS)}")
-  return (data.num_frames, data.size, data.size, 1 if data.grey else 3)
-
-
-def make_view(clips: ClipSet, kind: str, **kwargs) -> np.ndarray:
-  if kind not in VIEWS:
-    raise ValueError(f"Unknown view {kind!r}; known views: {sorted(VIEWS)}")
-  return VIEWS[kind](clips, **kwargs)
+  if data.view not in KINDS:
+    raise ValueError(f"Unknown view {data.view!r}; known views: {KINDS}")
+  regions = data.get("regions", "")
+  if regions not in REGION_LAYOUTS:
+    raise ValueError(f"Unknown data.regions {regions!r}; known: {REGION_LAYOUTS}")
+  if data.view == "flow":
+    if regions:
+      raise ValueError("data.view 'flow' takes no data.regions")
+    return (1, data.size, data.size, 2)
+  channels = (1 if data.grey else 3) * _REGION_COUNT[regions]
+  frames = 1 if data.view == "dynamic_image" else data.num_frames
+  return (frames, data.size, data.size, channels)

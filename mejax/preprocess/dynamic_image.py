@@ -44,8 +44,11 @@ def dynamic_image(clip: np.ndarray) -> np.ndarray:
     raise ValueError(f"expected a numeric clip, got {clip.dtype}")
   weights = rank_pool_weights(len(clip))
   total = np.zeros(clip.shape[1:], np.float64)
+  first = clip[0].astype(np.float64)
+  # The weights sum to 0, so pooling I_t - I_0 gives the same image, and exactly 0 where nothing
+  # changes (pooling I_t leaves rounding residue that a min-max rescale would blow up to 0..255).
   for weight, frame in zip(weights, clip):  # frame by frame: no float64 copy of the whole clip
-    total += weight * frame
+    total += weight * (frame - first)
   return total.astype(np.float32)
 
 

@@ -1,0 +1,55 @@
+"""Talluri et al. 2022 (MODELS.md §4): Model-A, Split-Model, Model-B (= STCNN) and Model-C.
+
+  python -m mejax.main --config configs/model_a.py --workdir runs/model_a
+  python -m mejax.main --config configs/model_a.py:split --workdir runs/split_model
+  python -m mejax.main --config configs/model_a.py:model_c --workdir runs/model_c
+  python -m mejax.main --config configs/model_a.py:smoke --workdir runs/model_a_smoke
+
+Presets: (none) Model-A, D = 36 frames centred on the apex (edge frames repeated), 128x128 grey,
+SGD lr 1e-3 momentum 0.9, batch 4, 100 epochs, stratified 5-fold; split: Split-Model, D = 26;
+model_b: STCNN with this paper's input; model_c: Model-C; smoke: Model-A on
+synthetic_me/micro, 24 LOSO folds, 32x32, D = 12, 8 epochs.
+"""
+
+import pathlib
+
+from mejax import config_files
+
+
+def get_config(arg: str | None = None):
+  c = config_files.skeleton(pathlib.Path(__file__).parent, {"name": "model_a"})
+  c.data.view = "apex_window"
+  c.data.grey = True
+  c.data.size = 128
+  c.data.num_frames = 36
+  c.protocol.name = "kfold"
+  c.protocol.k = 5
+  c.train.optimizer = "sgd"
+  c.train.momentum = 0.9
+  c.train.learning_rate = 1e-3
+  c.train.batch_size = 4
+  c.train.num_epochs = 100
+  c.train.balanced_sampling = False
+  c.train.class_weighted_loss = False
+  c.train.flip = False
+  c.train.rotate_degrees = 0.0
+  c.eval.every_epochs = 10
+  if arg == "split":
+    c.model.name = "split_model"
+    c.data.num_frames = 26
+  elif arg == "model_b":
+    c.model.name = "model_b"
+    c.data.size = 64
+  elif arg == "model_c":
+    c.model.name = "model_c"
+  elif arg == "smoke":
+    config_files.smoke(c)
+    c.data.size = 32
+    c.data.num_frames = 12
+    c.train.batch_size = 16
+    c.train.learning_rate = 1e-2
+    c.train.balanced_sampling = True
+  elif arg not in (None, ""):
+    raise ValueError(f"Unknown preset {arg!r} for configs/model_a.py; known: split, model_b, "
+                     "model_c, smoke")
+  return c

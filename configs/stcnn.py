@@ -1,0 +1,43 @@
+"""MicroExpSTCNN (Reddy et al. 2019, MODELS.md §3): a 3D CNN over the first D grey frames.
+
+  python -m mejax.main --config configs/stcnn.py --workdir runs/stcnn          # the paper's setting
+  python -m mejax.main --config configs/stcnn.py:smoke --workdir runs/stcnn_smoke
+
+Presets: (none) D = 18 (the paper's SMIC setting; D = 96 for CAS(ME)^2 with
+`--config.data.num_frames=96`), 64x64 grey, first D frames from the onset (the last one repeated
+when shorter), SGD lr 0.01, batch 16 (the public code's), 100 epochs, unweighted loss and
+sampling, no augmentation, one stratified 80/20 split (the paper's single split);
+smoke: synthetic_me/micro, 24 LOSO folds, 32x32, D = 18, 8 epochs.
+"""
+
+import pathlib
+
+from mejax import config_files
+
+
+def get_config(arg: str | None = None):
+  c = config_files.skeleton(pathlib.Path(__file__).parent, {"name": "stcnn"})
+  c.data.view = "first_n"
+  c.data.grey = True
+  c.data.size = 64
+  c.data.num_frames = 18
+  c.protocol.name = "holdout"
+  c.protocol.test_fraction = 0.2
+  c.train.optimizer = "sgd"
+  c.train.momentum = 0.0
+  c.train.learning_rate = 0.01
+  c.train.batch_size = 16
+  c.train.num_epochs = 100
+  c.train.balanced_sampling = False
+  c.train.class_weighted_loss = False
+  c.train.flip = False
+  c.train.rotate_degrees = 0.0
+  c.eval.every_epochs = 10
+  if arg == "smoke":
+    config_files.smoke(c)
+    c.data.size = 32
+    c.data.num_frames = 18  # the temporal kernel 15 and the pool 3 need >= 17
+    c.train.balanced_sampling = True  # synthetic_me is imbalanced like the real sets
+  elif arg not in (None, ""):
+    raise ValueError(f"Unknown preset {arg!r} for configs/stcnn.py; known: smoke")
+  return c

@@ -1,0 +1,39 @@
+"""Loading one experiment config file from another (paper configs build on configs/convlstm.py).
+
+ml_collections loads `--config` files by path, so config files are not a package; a paper config
+takes the shared experiment skeleton (data, protocol, train, eval, mesh keys) from
+`configs/convlstm.py` and replaces the model, view and schedule.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import ml_collections
+
+
+def load(path: str | pathlib.Path, arg: str | None = None) -> ml_collections.ConfigDict:
+  """`get_config(arg)` of the config file at `path`."""
+  path = pathlib.Path(path)
+  spec = importlib.util.spec_from_file_location(f"mejax_config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def skeleton(config_dir: str | pathlib.Path, model: dict) -> ml_collections.ConfigDict:
+  """configs/convlstm.py's experiment keys with `model` as the model section."""
+  c = load(pathlib.Path(config_dir) / "convlstm.py")
+  c.model = ml_collections.ConfigDict(dict(model, dtype="float32"))
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict, epochs: int = 8) -> ml_collections.ConfigDict:
+  """A paper config resized to run on synthetic_me/micro on 2 CPU cores in a few minutes."""
+  c.data.datasets = ("synthetic_me/micro",)
+  c.protocol.name = "loso"
+  c.train.num_epochs = epochs
+  c.train.fold_strategy = "loop"
+  c.eval.every_epochs = epochs
+  return c

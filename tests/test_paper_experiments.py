@@ -1,0 +1,139 @@
+"""The paper experiments: their views, their configs' models, and training through mejax.train."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from mejax import config_files
+from mejax import models
+from mejax import train
+from mejax.data import views
+from mejax.models import summary
+from mejax.synthetic import faces as synthetic_faces
+from mejax.synthetic import render
+
+CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
+PAPER_CONFIGS = [("stcnn.py", None), ("stcnn.py", "smoke"), ("fusenet.py", None),
+                 ("fusenet.py", "late"), ("fusenet.py", "smoke"), ("model_a.py", None),
+                 ("model_a.py", "split"), ("model_a.py", "model_b"), ("model_a.py", "model_c"),
+                 ("model_a.py", "smoke"), ("strcn_g.py", None), ("strcn_g.py", "smoke"),
+                 ("dynamic_image.py", None), ("dynamic_image.py", "resnet"),
+                 ("dynamic_image.py", "smoke")]
+
+
+def _data(**kw):
+  base = dict(view="onset_apex", num_frames=6, size=32, grey=False, regions="",
+              magnify_alpha=0.0, flow_range=4.0)
+  base.update(kw)
+  return ml_collections.ConfigDict(base)
+
+
+@pytest.fixture(scope="module")
+def clip():
+  """A 64 px synthetic face, 12 frames, expression onset 2, apex 6, offset 9."""
+  identity = synthetic_faces.sample_identity(np.random.default_rng(3))
+  expression = render.Expression(aus=(12,), onset=2, apex=6, offset=9, amplitude_px=6.0)
+  return render.render_clip(identity, expression, 12, 30.0, size=64, rng=0).frames
+
+
+def test_temporal_selections_follow_the_papers(clip):
+  assert views.temporal_indices("first_n", clip, 2, 6, 9, 5).tolist() == [2, 3, 4, 5, 6]
+  assert views.temporal_indices("first_n", clip, 8, 9, 10, 6).tolist() == [8, 9, 10, 11, 11, 11]
+  # apex-centred: D/2 before, D/2 after, edge frames repeated
+  assert views.temporal_indices("apex_window", clip, 2, 6, 9, 4).tolist() == [4, 5, 6, 7]
+  assert views.temporal_indices("apex_window", clip, 0, 1, 9, 6).tolist() == [0, 0, 0, 1, 2, 3]
+  assert views.temporal_indices("dynamic_image", clip, 2, 6, 9, 0).tolist() == list(range(2, 10))
+  assert views.temporal_indices("flow", clip, 2, 6, 9, 0).tolist() == [2, 6]
+  # SMIC (no apex): the frame most unlike the onset
+  estimated = views.temporal_indices("flow", clip, 2, -1, 9, 0)[1]
+  assert 4 <= estimated <= 8
+
+
+@pytest.mark.parametrize("kw, shape", [
+    (dict(view="first_n", grey=True), (6, 32, 32, 1)),
+    (dict(view="apex_window", grey=True, regions="fusenet"), (6, 32, 32, 2)),
+    (dict(view="dynamic_image", regions="dynamic_image"), (1, 32, 32, 9)),
+    (dict(view="dynamic_image", magnify_alpha=8.0), (1, 32, 32, 3)),
+    (dict(view="flow"), (1, 32, 32, 2)),
+])
+def test_paper_views_have_the_shape_view_shape_announces(clip, kw, shape):
+  data = _data(**kw)
+  assert views.view_shape(data) == shape
+  out = views.clip_view(clip, 2, 6, 9, data)
+  assert out.shape == shape and out.dtype == np.uint8
+
+
+def test_flow_and_dynamic_image_views_show_motion_only(clip):
+  still = np.repeat(clip[:1], 12, axis=0)
+  flow = views.clip_view(still, 2, 6, 9, _data(view="flow"))
+  # Farneback leaves ~0.1 px of noise on identical frames: 4 levels of 127.5 / 4 px.
+  assert np.abs(flow.astype(int) - 128).max() <= 5
+  moving = views.clip_view(clip, 2, 6, 9, _data(view="flow", flow_range=1.0))
+  assert np.abs(moving.astype(int) - 128).max() > 50  # the smile moves the mouth corners ~1.5 px
+  di = views.clip_view(clip, 2, 6, 9, _data(view="dynamic_image"))
+  # min-max scaled to 0..255 at the stored size (the resize to 32 px then averages extremes)
+  assert int(di.max()) - int(di.min()) > 100
+  assert np.ptp(views.clip_view(still, 2, 6, 9, _data(view="dynamic_image"))) == 0  # no change
+
+
+def test_unknown_view_settings_are_refused():
+  with pytest.raises(ValueError, match="Unknown view 'optical'"):
+    views.view_shape(_data(view="optical"))
+  with pytest.raises(ValueError, match="Unknown data.regions 'mouth'"):
+    views.view_shape(_data(regions="mouth"))
+  with pytest.raises(ValueError, match="'flow' takes no data.regions"):
+    views.view_shape(_data(view="flow", regions="fusenet"))
+
+
+@pytest.mark.parametrize("file, preset", PAPER_CONFIGS)
+def test_every_paper_config_builds_a_model_for_its_view(file, preset):
+  config = config_files.load(CONFIGS / file, preset)
+  model = models.from_config(config.model, 3, jnp.float32)
+  result = summary.summarize(model, (1, *views.view_shape(config.data)))
+  assert result["total_params"] > 0
+  assert result["layers"][-1]["output_shape"] == (1, 3)
+  train.input_transform(config.data)  # normalisation constants fit the view's channels
+
+
+def test_summary_numbers_of_the_paper_tables():
+  stcnn = config_files.load(CONFIGS / "stcnn.py")
+  stcnn.data.num_frames = 96
+  model = models.from_config(stcnn.model, 3, jnp.float32)
+  assert summary.summarize(model, (1, *views.view_shape(stcnn.data)))["total_params"] == 44_241_667
+  stcnn.data.num_frames = 18
+  assert summary.summarize(model, (1, *views.view_shape(stcnn.data)))["total_params"] == 1_643_267
+  stcnn.data.num_frames = 12
+  with pytest.raises(ValueError, match="conv1: temporal kernel 15 larger than the 12 input frames"):
+    summary.summarize(model, (1, *views.view_shape(stcnn.data)))
+
+
+# Each trains a few steps through train_and_evaluate on synthetic_me/micro_tiny: the view, the
+# model (dropout, no BatchNorm / BatchNorm), the optimiser, schedule and loss of its paper.
+@pytest.mark.slow
+@pytest.mark.parametrize("file", ["stcnn.py", "strcn_g.py", "dynamic_image.py"])
+def test_paper_smoke_configs_train_and_evaluate(file, tiny_data_dir, tmp_path):
+  config = config_files.load(CONFIGS / file, "smoke")
+  config.data.datasets = ("synthetic_me/micro_tiny",)
+  config.data.data_dir = tiny_data_dir
+  config.protocol.name = "kfold"
+  config.protocol.k = 2
+  config.protocol.grouped = True
+  config.train.num_epochs = 2
+  config.train.steps_per_epoch = 2
+  config.train.batch_size = 4
+  config.eval.every_epochs = 2
+  config.train.fold_strategy = "vmap"
+  config.mesh.num_devices = 2
+  config.progress = False
+  result = train.train_and_evaluate(config, str(tmp_path))
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  pooled = metrics["report"]["pooled"]
+  assert 0.0 <= pooled["uar"] <= 1.0 and pooled["n"] > 0
+  assert result["pooled"]["uar"] == pooled["uar"]  # the returned report is metrics.json's
+  history = metrics["history"]
+  assert len(history) == 2 and all(np.isfinite(h["train_loss"]) for h in history)
