@@ -31,6 +31,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mejax.data import views
+
 _JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
 _FOLDS = flags.DEFINE_integer("folds", 4, "Folds F of the fold-axis comparison.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps per measurement (median reported).")
@@ -79,10 +81,9 @@ class _Sweep:
 
     c = config
     self.batch = c.train.batch_size
-    channels = 1 if c.data.grey else 3
     num_samples = max(4 * self.batch, 64)
     rng = np.random.default_rng(c.seed)
-    shape = (num_samples, c.data.num_frames, c.data.size, c.data.size, channels)
+    shape = (num_samples, *views.view_shape(c.data))
     inputs = rng.integers(0, 256, shape, dtype=np.uint8)
     labels = rng.integers(0, 3, num_samples).astype(np.int32)
     self.dtype = train.compute_dtype(c)
@@ -164,11 +165,11 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
                   "devices": jax.device_count(), "cpu_count": os.cpu_count(),
                   "python": platform.python_version(), "jax": jax.__version__,
                   "host": platform.machine(), "xla_flags": os.environ.get("XLA_FLAGS", "")},
-      "config": {"model": c.model.name, "width_multiplier": c.model.width_multiplier,
+      "config": {"model": c.model.name, "width_multiplier": c.model.get("width_multiplier", 1.0),
                  "conv_lowering": c.model.get("conv_lowering", "xla"),
                  "dtype": c.model.get("dtype", "float32"), "batch_size": c.train.batch_size,
                  "eval_batch_size": c.eval.batch_size,
-                 "clip": [c.data.num_frames, c.data.size, c.data.size, 1 if c.data.grey else 3]},
+                 "clip": list(views.view_shape(c.data))},
   }
 
   # One fold on one device, no fold axis in the program ('loop' of one fold): the unit of work
@@ -264,6 +265,8 @@ def _torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platfor
       raise RuntimeError("--torch=on but the PyTorch baseline cannot be imported "
                          f"({e}); pip install 'mejax[bench]' (torch==2.13.0)") from e
     return {"skipped": f"torch not importable ({e})"}
+  if c.model.name not in ("r3d18", "convlstm_ae"):
+    return {"skipped": f"no PyTorch baseline of {c.model.name} (only r3d18 and convlstm_ae)"}
   kwargs = {}
   if c.model.name == "convlstm_ae":
     kwargs = {"peephole": c.model.get("peephole", False)}
