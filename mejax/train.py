@@ -263,6 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     log.info("Resuming %s from epoch %d", workdir, start_epoch)
   else:
     start_epoch, state, history = 0, init(fold_data.fold_key, pretrained), []
+    state = _per_fold_constants(state, exp.inputs, train_mask, fold_sh)
 
   to_input = input_transform(config.data)
   strategy = steps.resolve_strategy(config.train.fold_strategy, devices[0].platform, mesh.size)
@@ -410,6 +411,19 @@ def _optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int):
     raise ValueError(f"Unknown train.optimizer {name!r}; known: {OPTIMIZERS}")
   weight_decay = config.train.get("weight_decay", 0.0)
   return optax.chain(optax.add_decayed_weights(weight_decay), tx) if weight_decay else tx
+
+
+def _per_fold_constants(state, inputs, train_mask, fold_sh):
+  """Sets the non-trainable per-fold constants a model derives from its fold's training clips
+  only (STRCN-A's pixel selection; train_mask [F, N] of the state's lanes); other models pass
+  through."""
+  from mejax.models import strcn
+  if strcn.PIXEL_INDEX not in state.batch_stats:
+    return state
+  num_pixels = state.batch_stats[strcn.PIXEL_INDEX].shape[-1]
+  index = strcn.select_pixels(inputs, train_mask, num_pixels)
+  stats = dict(state.batch_stats, **{strcn.PIXEL_INDEX: jax.device_put(index, fold_sh)})
+  return state.replace(batch_stats=stats)
 
 
 def _pretrained(config: ml_collections.ConfigDict, model, sample_input):

@@ -28,6 +28,7 @@ ZOO = {
     "stcnn": ("stcnn.py", "smoke"),
     "fusenet": ("fusenet.py", "smoke"),
     "model_a": ("model_a.py", "smoke"),
+    "strcn_a": ("strcn_a.py", "smoke"),
     "strcn_g": ("strcn_g.py", "smoke"),
     "di_vgg": ("dynamic_image.py", "smoke"),
 }

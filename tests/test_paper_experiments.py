@@ -23,7 +23,7 @@ PAPER_CONFIGS = [("stcnn.py", None), ("stcnn.py", "smoke"), ("fusenet.py", None)
                  ("model_a.py", "split"), ("model_a.py", "model_b"), ("model_a.py", "model_c"),
                  ("model_a.py", "smoke"), ("strcn_g.py", None), ("strcn_g.py", "smoke"),
                  ("dynamic_image.py", None), ("dynamic_image.py", "resnet"),
-                 ("dynamic_image.py", "smoke")]
+                 ("dynamic_image.py", "smoke"), ("strcn_a.py", None), ("strcn_a.py", "smoke")]
 
 
 def _data(**kw):
@@ -47,6 +47,7 @@ def test_temporal_selections_follow_the_papers(clip):
   # apex-centred: D/2 before, D/2 after, edge frames repeated
   assert views.temporal_indices("apex_window", clip, 2, 6, 9, 4).tolist() == [4, 5, 6, 7]
   assert views.temporal_indices("apex_window", clip, 0, 1, 9, 6).tolist() == [0, 0, 0, 1, 2, 3]
+  assert views.temporal_indices("uniform", clip, 2, 6, 9, 4).tolist() == [2, 4, 7, 9]
   assert views.temporal_indices("dynamic_image", clip, 2, 6, 9, 0).tolist() == list(range(2, 10))
   assert views.temporal_indices("flow", clip, 2, 6, 9, 0).tolist() == [2, 6]
   # SMIC (no apex): the frame most unlike the onset
@@ -115,7 +116,7 @@ def test_summary_numbers_of_the_paper_tables():
 # Each trains a few steps through train_and_evaluate on synthetic_me/micro_tiny: the view, the
 # model (dropout, no BatchNorm / BatchNorm), the optimiser, schedule and loss of its paper.
 @pytest.mark.slow
-@pytest.mark.parametrize("file", ["stcnn.py", "strcn_g.py", "dynamic_image.py"])
+@pytest.mark.parametrize("file", ["stcnn.py", "strcn_g.py", "dynamic_image.py", "strcn_a.py"])
 def test_paper_smoke_configs_train_and_evaluate(file, tiny_data_dir, tmp_path):
   config = config_files.load(CONFIGS / file, "smoke")
   config.data.datasets = ("synthetic_me/micro_tiny",)
@@ -137,3 +138,41 @@ def test_paper_smoke_configs_train_and_evaluate(file, tiny_data_dir, tmp_path):
   assert result["pooled"]["uar"] == pooled["uar"]  # the returned report is metrics.json's
   history = metrics["history"]
   assert len(history) == 2 and all(np.isfinite(h["train_loss"]) for h in history)
+
+
+def test_strcn_a_pixel_selection_sees_only_the_folds_training_clips():
+  from mejax.models import strcn
+  rng = np.random.default_rng(0)
+  view = rng.integers(0, 20, (4, 5, 6, 6, 1)).astype(np.uint8)
+  view[:, 1:, 2, 3] += 200            # every clip changes most at pixel (2, 3) = raster 15
+  train = np.asarray([[True, True, True, False], [False, True, True, True]])
+  index = strcn.select_pixels(view, train, 3)
+  assert index.shape == (2, 3) and (np.diff(index, axis=1) > 0).all()  # raster order
+  assert (index == 15).any(axis=1).all()
+  # A test clip (fold 0 does not train on clip 3) cannot move fold 0's selection.
+  changed = view.copy()
+  changed[3, 1:, 0, 0] = 255
+  again = strcn.select_pixels(changed, train, 3)
+  np.testing.assert_array_equal(again[0], index[0])
+  assert 0 in again[1]  # fold 1 trains on clip 3: its selection follows it
+
+
+def test_strcn_a_gathers_the_selected_pixels_as_a_pixels_by_time_image():
+  from mejax.models import strcn
+  model = strcn.STRCNAppearanceFrames(num_pixels=200, features=4,
+                                      pool_windows=((2, 1), (2, 1), (2, 2), (2, 2)))
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 12, 16, 16, 3)), jnp.float32)
+  variables = model.init(jax.random.key(0), x, train=False)
+  assert variables["batch_stats"][strcn.PIXEL_INDEX].shape == (200,)
+  chosen = np.sort(np.random.default_rng(2).choice(256, 200, replace=False)).astype(np.int32)
+  variables = {"params": variables["params"],
+               "batch_stats": dict(variables["batch_stats"], pixel_index=jnp.asarray(chosen))}
+  logits = model.apply(variables, x, train=False)
+  # The same network on the matrix built by hand gives the same logits.
+  matrix = np.asarray(x).reshape(2, 12, 256, 3)[:, :, chosen].transpose(0, 2, 1, 3)[:, None]
+  inner = {"params": variables["params"]["strcn"],
+           "batch_stats": variables["batch_stats"]["strcn"]}
+  reference = strcn.STRCN(features=4, variant="appearance",
+                          pool_windows=((2, 1), (2, 1), (2, 2), (2, 2))).apply(
+                              inner, jnp.asarray(matrix), train=False)
+  np.testing.assert_allclose(np.asarray(logits), np.asarray(reference), atol=1e-5)

@@ -70,7 +70,7 @@ def onset_apex_view(clips: ClipSet, num_frames: int = 12, size: int = 64,
 # optical flow), optional face regions stacked on channels (data.regions) and a resize to
 # data.size. All are uint8 so that they cache and go to the devices like the frames do.
 
-TEMPORAL = ("onset_apex", "first_n", "apex_window")
+TEMPORAL = ("onset_apex", "first_n", "apex_window", "uniform")
 REPRESENTATIONS = ("dynamic_image", "flow")
 KINDS = TEMPORAL + REPRESENTATIONS
 REGION_LAYOUTS = ("", "fusenet", "dynamic_image")
@@ -92,7 +92,8 @@ def temporal_indices(kind: str, frames: np.ndarray, onset: int, apex: int, offse
   onset_apex: onset -> apex in num_frames (`onset_to_apex_indices`). first_n: the num_frames
   frames from the onset (Reddy et al.'s first D frames), the last one repeated when the clip is
   shorter. apex_window: num_frames centred on the apex (Talluri et al.: D/2 before, D/2 after),
-  edge frames repeated. dynamic_image: onset..offset. flow: [onset, apex].
+  edge frames repeated. uniform: num_frames spread evenly over onset..offset (STRCN-A's
+  fixed-length clips). dynamic_image: onset..offset. flow: [onset, apex].
   """
   last = len(frames) - 1
   if kind == "onset_apex":
@@ -102,6 +103,8 @@ def temporal_indices(kind: str, frames: np.ndarray, onset: int, apex: int, offse
   if kind == "apex_window":
     centre = _apex_or_middle(frames, onset, apex, offset)
     return np.clip(centre - num_frames // 2 + np.arange(num_frames), 0, last)
+  if kind == "uniform":
+    return np.rint(np.linspace(onset, offset, num_frames)).astype(np.int64)
   if kind == "dynamic_image":
     return np.arange(onset, offset + 1)
   if kind == "flow":

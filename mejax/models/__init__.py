@@ -25,7 +25,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     'split_model': cnn3d.SplitModel,
     'model_b': cnn3d.ModelB,
     'model_c': cnn3d.ModelC,
-    'strcn_a': strcn.STRCNAppearance,  # Xia et al.: pixel-by-time matrix of magnified faces
+    'strcn_a': strcn.STRCNAppearanceFrames,  # Xia et al.: selected pixels x time of the clip
+    'strcn_a_matrix': strcn.STRCNAppearance,  # the same network on a ready-made matrix
     'strcn_g': strcn.STRCNGeometric,   # Xia et al.: onset -> apex optical flow
     'di_vgg': dynamic_cnn.VGGStyle,    # Le et al. 2020: region crops of dynamic images
     'di_resnet': dynamic_cnn.ResNetStyle,

@@ -73,6 +73,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 # Table I pooling windows (stride = window) for Pool1..Pool4, as (rows, columns) = (H, W).
 APPEARANCE_POOL_WINDOWS = ((4, 1), (4, 1), (4, 4), (2, 2))
@@ -208,3 +209,58 @@ class STRCN(nn.Module):
 
 STRCNAppearance = functools.partial(STRCN, variant='appearance')
 STRCNGeometric = functools.partial(STRCN, variant='geometric')
+
+
+# The per-fold pixel selection of STRCN-A lives with the BatchNorm statistics: both are
+# non-trainable, per-fold, derived from that fold's training clips only, and checkpointed.
+PIXEL_INDEX = 'pixel_index'
+
+
+class STRCNAppearanceFrames(nn.Module):
+  """STRCN-A on frames: (N, T, H, W, C) clips -> the matrix of the selected pixels -> STRCN.
+
+  The paper keeps the p = 30 % pixels of largest dataset-level change E(x, y) =
+  sum_i sum_t |I_i(t) - I_i(0)| (training clips of the fold only) and lays each clip out as a
+  (P pixels x T frames x C) image. The selected raster indices are the variable
+  `batch_stats/pixel_index` (P,), which the trainer sets per fold from that fold's training set
+  (`select_pixels`); here they gather the pixels, in raster order, and STRCN-A classifies.
+
+  Attributes: num_pixels P (round(p * H * W)), and the STRCN attributes.
+  """
+  num_pixels: int
+  num_classes: int = 3
+  features: int = 64
+  pool_windows: Sequence[Sequence[int]] | None = None
+  iterations: int = 3
+  share_batch_norm: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    if x.ndim != 5:
+      raise ValueError(f'STRCN-A: expects clips (N, T, H, W, C), got shape {tuple(x.shape)}')
+    n, t, h, w, c = x.shape
+    if not 0 < self.num_pixels <= h * w:
+      raise ValueError(f'STRCN-A: num_pixels {self.num_pixels} outside 1..{h * w} (the {h}x{w} '
+                       'frame)')
+    index = self.variable('batch_stats', PIXEL_INDEX,
+                          lambda: jnp.arange(self.num_pixels, dtype=jnp.int32))
+    pixels = x.reshape(n, t, h * w, c)[:, :, index.value]        # (N, T, P, C)
+    matrix = jnp.transpose(pixels, (0, 2, 1, 3))[:, None]        # (N, 1, P, T, C)
+    return STRCN(num_classes=self.num_classes, features=self.features, variant='appearance',
+                 pool_windows=self.pool_windows, iterations=self.iterations,
+                 share_batch_norm=self.share_batch_norm, dtype=self.dtype, name='strcn')(
+                     matrix, train=train)
+
+
+def select_pixels(view: np.ndarray, train_mask: np.ndarray, num_pixels: int) -> np.ndarray:
+  """int32 [F, P]: per fold, the raster indices of the P pixels of largest change
+  E(x, y) = sum over the fold's training clips and frames of |I(t) - I(0)| (channels summed),
+  in increasing raster order. view: uint8 [N, T, H, W, C]; train_mask: bool [F, N]."""
+  frames = view.astype(np.float32)
+  change = np.abs(frames - frames[:, :1]).sum(axis=(1, 4))      # [N, H, W]
+  per_clip = change.reshape(len(view), -1)
+  heat = train_mask.astype(np.float32) @ per_clip               # [F, H * W]
+  # Stable order: ties broken by raster index, so the selection is deterministic.
+  order = np.argsort(-heat, axis=1, kind='stable')[:, :num_pixels]
+  return np.sort(order, axis=1).astype(np.int32)
