@@ -59,6 +59,8 @@ def main() -> None:
     (root / "Emotion" / sequence).mkdir(parents=True)
     if emotion_text is not None:
       (root / "Emotion" / sequence / f"{peak}_emotion.txt").write_text(emotion_text + "\n")
+    else:  # git keeps no empty folder: a placeholder (not an emotion file) keeps it in the repo
+      (root / "Emotion" / sequence / ".gitkeep").write_text("")
     if facs is not None:
       (root / "FACS" / sequence).mkdir(parents=True)
       (root / "FACS" / sequence / f"{peak}_facs.txt").write_text(
