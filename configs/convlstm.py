@@ -78,6 +78,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.loss = "cross_entropy"     # or "balanced": STRCN's per-minibatch class balancing
   c.train.flip = True
   c.train.rotate_degrees = 8.0
+  c.train.frame_subsets = ()         # e.g. (1.0, 0.9, 0.8, 0.7, 0.6): STRCN's frame selection
   c.train.plateau_patience = 0       # 0 = off; needs an inner validation set
   c.train.plateau_factor = 0.1
   c.train.plateau_min_scale = 1e-3

@@ -10,7 +10,8 @@ clips are kept (`strcn.select_pixels`, set before training), and each clip becom
 Training as configs/strcn_g.py (SGD momentum 0.9, weight decay 5e-4, lr 1e-3 x 0.8 per epoch,
 batch 20, balanced loss, LOSO). No flips or rotations: they would move pixels off the selection.
 Presets: smoke: synthetic_me/micro, 24 LOSO folds, 32x32 faces, 16 frames, M = 16, 8 epochs.
-Not here yet: the x50 augmentation (magnification factors x frame subsets).
+Augmentation: the random frame selection of the paper (100/90/80/70/60 % of the frames); its
+magnification factors 5..14 are not drawn per step yet (one alpha = 8 view).
 """
 
 import pathlib
@@ -27,6 +28,7 @@ def get_config(arg: str | None = None):
   c.data.num_frames = 30
   c.data.size = 64
   c.data.normalisation = "kinetics"
+  c.train.frame_subsets = (1.0, 0.9, 0.8, 0.7, 0.6)
   del c.data["flow_range"]
   if arg == "smoke":
     config_files.smoke(c)

@@ -202,7 +202,8 @@ def resolve_strategy(strategy: str, platform: str, num_devices: int) -> str:
 def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch_size: int,
                     to_input: on_device.InputTransform, flip: bool, rotate_degrees: float,
                     mesh, strategy: str = "vmap", fold_chunk: int = 0,
-                    compute_dtype=jnp.float32, loss: str = "cross_entropy"):
+                    compute_dtype=jnp.float32, loss: str = "cross_entropy",
+                    frame_subsets: tuple[float, ...] = ()):
   """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
 
   inputs: the whole view, uint8 [N, T, H, W, C], replicated on every device; labels: int32 [N].
@@ -220,7 +221,10 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
     if data_parallel:
       idx = jax.lax.with_sharding_constraint(idx, sharding.batch_sharded(mesh))
     x = to_input(inputs[idx])
-    x = on_device.augment(augment_key, x, flip, rotate_degrees).astype(compute_dtype)
+    x = on_device.augment(augment_key, x, flip, rotate_degrees)
+    if frame_subsets:  # a stream of its own, so configs without it draw what they always drew
+      x = on_device.frame_subset(jax.random.fold_in(key, 0xF5), x, tuple(frame_subsets))
+    x = x.astype(compute_dtype)
     y = labels[idx]
 
     def loss_fn(params):

@@ -272,7 +272,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     step = steps.make_train_step(
         model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
         rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy,
-        fold_chunk=chunk, compute_dtype=dtype, loss=config.train.get("loss", "cross_entropy"))
+        fold_chunk=chunk, compute_dtype=dtype, loss=config.train.get("loss", "cross_entropy"),
+        frame_subsets=tuple(config.train.get("frame_subsets", ())))
     if not hasattr(step, "lower"):  # 'loop' (a Python loop of jitted calls), or a wrapped step
       return step
     return step.lower(state, fold_data, inputs, labels).compile()

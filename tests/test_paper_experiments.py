@@ -176,3 +176,19 @@ def test_strcn_a_gathers_the_selected_pixels_as_a_pixels_by_time_image():
                           pool_windows=((2, 1), (2, 1), (2, 2), (2, 2))).apply(
                               inner, jnp.asarray(matrix), train=False)
   np.testing.assert_allclose(np.asarray(logits), np.asarray(reference), atol=1e-5)
+
+
+def test_frame_subset_keeps_an_ordered_subset_stretched_to_the_clip_length():
+  from mejax.data import on_device
+  clips = jnp.broadcast_to(jnp.arange(8, dtype=jnp.float32)[None, :, None, None, None],
+                           (16, 8, 2, 2, 1))
+  same = on_device.frame_subset(jax.random.key(0), clips, (1.0,))
+  np.testing.assert_array_equal(np.asarray(same), np.asarray(clips))
+  half = np.asarray(on_device.frame_subset(jax.random.key(1), clips, (0.5,)))[:, :, 0, 0, 0]
+  for frames in half:
+    assert (np.diff(frames) >= 0).all()                 # time order kept
+    assert len(set(frames.tolist())) == 4               # 4 of the 8 frames, each shown twice
+  assert len({tuple(f) for f in half.tolist()}) > 1     # a different subset per clip
+  mixed = np.asarray(on_device.frame_subset(jax.random.key(2), clips,
+                                            (1.0, 0.6)))[:, :, 0, 0, 0]
+  assert {len(set(f)) for f in mixed.tolist()} == {8, 5}  # round(0.6 * 8) = 5

@@ -127,3 +127,21 @@ def augment(key: jax.Array, clips: jax.Array, flip: bool, rotate_degrees: float)
     angles = jax.random.uniform(rot_key, (n,), minval=-rotate_degrees, maxval=rotate_degrees)
     clips = jax.vmap(_rotate_clip)(clips, jnp.deg2rad(angles))
   return clips
+
+
+def frame_subset(key: jax.Array, clips: jax.Array, fractions: tuple[float, ...]) -> jax.Array:
+  """STRCN's random frame selection: per clip, keep a random ordered subset of round(r * T)
+  frames (r drawn from `fractions`, e.g. 1.0, 0.9, ..., 0.6) and stretch it back to T frames
+  (nearest). Training minibatches only."""
+  n, t = clips.shape[:2]
+  fraction_key, order_key = jax.random.split(key)
+  r = jnp.asarray(fractions, jnp.float32)[
+      jax.random.randint(fraction_key, (n,), 0, len(fractions))]
+  keep = jnp.clip(jnp.round(r * t), 1, t).astype(jnp.int32)                     # [N]
+  scores = jax.random.uniform(order_key, (n, t))
+  rank = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)                        # [N, T]
+  # Kept frames in time order first, the dropped ones (pushed past T) after them.
+  kept = jnp.sort(jnp.where(rank < keep[:, None], jnp.arange(t), t + jnp.arange(t)), axis=1)
+  position = (jnp.arange(t)[None] * keep[:, None]) // t                          # [N, T]
+  source = jnp.take_along_axis(kept, position, axis=1)
+  return jnp.take_along_axis(clips, source.reshape(n, t, 1, 1, 1), axis=1)
