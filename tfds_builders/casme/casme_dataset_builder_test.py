@@ -4,7 +4,6 @@ copies of it: every bad input must end in an error or a recorded skip naming wha
 from __future__ import annotations
 
 import pathlib
-import shutil
 
 import cv2
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tfds_builders import dummy
+from tfds_builders import testing
 from tfds_builders.casme import casme_dataset_builder
 from tfds_builders.casme import make_dummy_data
 
@@ -35,28 +35,11 @@ class CasmeRawTest(tfds.testing.DatasetBuilderTestCase):
 
 def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path):
   builder = casme_dataset_builder.Builder(config="raw", data_dir=str(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir), compute_stats=tfds.download.ComputeStatsMode.SKIP))
-  return builder
-
-
-def _records(builder) -> dict[str, dict]:
-  return {ex["sample_id"].decode(): ex
-          for ex in tfds.as_numpy(builder.as_dataset(split="train"))}
-
-
-def _skips(builder) -> dict[str, dict]:
-  return {s["sample_id"]: s for s in builder.info.metadata["skipped"]}
-
-
-def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
-  manual = tmp_path / "manual"
-  shutil.copytree(DUMMY, manual)
-  return manual
+  return testing.prepare(builder, manual_dir)
 
 
 def test_records_of_both_sections_and_frame_namings(tmp_path):
-  examples = _records(_build(DUMMY / "CASME", tmp_path))  # manual_dir = the CASME folder
+  examples = testing.records(_build(DUMMY / "CASME", tmp_path))  # manual_dir = the CASME folder
   assert sorted(examples) == ["sub01/EP01_5", "sub01/EP01_6", "sub02/EP10", "sub08/EP02_1"]
   ex = examples["sub01/EP01_5"]  # img<N>.jpg
   assert ex["frames"].shape == (6, 128, 128, 3)
@@ -73,11 +56,8 @@ def test_records_of_both_sections_and_frame_namings(tmp_path):
 def test_building_twice_is_byte_identical(tmp_path):
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
-  first = sorted((tmp_path / "a").rglob("*.tfrecord*"))
-  second = sorted((tmp_path / "b").rglob("*.tfrecord*"))
-  assert first and [p.name for p in first] == [p.name for p in second]
-  for a, b in zip(first, second):
-    assert a.read_bytes() == b.read_bytes(), a.name
+  first = testing.tfrecord_bytes(tmp_path / "a")
+  assert first and first == testing.tfrecord_bytes(tmp_path / "b")
 
 
 def test_missing_manual_dir(tmp_path):
@@ -88,7 +68,7 @@ def test_missing_manual_dir(tmp_path):
 
 
 def test_missing_section_sheets(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / SECTION_A / "Section A.xls").unlink()
   (manual / SECTION_B / "Section B.xls").unlink()
   with pytest.raises(FileNotFoundError, match="no section sheet") as error:
@@ -97,46 +77,46 @@ def test_missing_section_sheets(tmp_path):
 
 
 def test_one_missing_sheet_builds_the_other_section(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / SECTION_B / "Section B.xls").unlink()
-  assert sorted(_records(_build(manual, tmp_path / "data"))) == [
+  assert sorted(testing.records(_build(manual, tmp_path / "data"))) == [
       "sub01/EP01_5", "sub01/EP01_6", "sub02/EP10"]
 
 
 def test_truncated_image_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   frame = manual / SECTION_B / "sub08" / "EP02_1" / "EP02_1-004.jpg"
   frame.write_bytes(frame.read_bytes()[:300])
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "EP02_1-004.jpg: truncated image" in skipped["sub08/EP02_1"]["reason"]
   assert skipped["sub08/EP02_1"]["file"] == "Section B.xls row 2"
 
 
 def test_missing_frame_number_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / SECTION_A / "sub02" / "EP10" / "EP10-4.jpg").unlink()
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "frame number(s) missing between 2 and 6: 4" in skipped["sub02/EP10"]["reason"]
 
 
 def test_row_pointing_past_the_frames_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clips = [c if c[2] != "EP01_6" else c[:6] + (20,) + c[7:] for c in make_dummy_data.CLIPS]
   # xlwt is a generator-only dependency: the edited copy is an .xlsx, which is read the same.
   (manual / SECTION_A / "Section A.xls").unlink()
   dummy.write_xlsx(manual / SECTION_A / "Section A.xlsx",
                    {"Sheet1": make_dummy_data.sheet_rows("A", clips)})
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert skipped["sub01/EP01_6"]["file"] == "Section A.xlsx row 3"
   assert "annotated frame(s) [20]" in skipped["sub01/EP01_6"]["reason"]
   assert "holds frames 1..9" in skipped["sub01/EP01_6"]["reason"]
 
 
 def test_face_not_found_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clip = manual / SECTION_A / "sub01" / "EP01_5"
   blank = cv2.imencode(".jpg", np.full((120, 160, 3), 90, np.uint8))[1].tobytes()
   for frame in clip.iterdir():
     frame.write_bytes(blank)
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "img2.jpg" in skipped["sub01/EP01_5"]["reason"]  # the onset (reference) frame

@@ -10,6 +10,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from tfds_builders import dummy
+from tfds_builders import testing
 from tfds_builders.casme2 import casme2_dataset_builder
 from tfds_builders.casme2 import make_dummy_data
 
@@ -48,28 +49,11 @@ class Casme2RawTest(_Casme2Checks, tfds.testing.DatasetBuilderTestCase):
 def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str = "cropped", **options):
   # options (size, frame_range, repair, ...) derive a config from the shipped one
   builder = casme2_dataset_builder.Builder(config=config, data_dir=str(data_dir), **options)
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir), compute_stats=tfds.download.ComputeStatsMode.SKIP))
-  return builder
-
-
-def _records(builder) -> dict[str, dict]:
-  return {ex["sample_id"].decode(): ex
-          for ex in tfds.as_numpy(builder.as_dataset(split="train"))}
-
-
-def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
-  manual = tmp_path / "CASME2"
-  shutil.copytree(DUMMY, manual)
-  return manual
-
-
-def _skips(builder) -> dict[str, dict]:
-  return {s["sample_id"]: s for s in builder.info.metadata["skipped"]}
+  return testing.prepare(builder, manual_dir)
 
 
 def test_cropped_records(tmp_path):
-  examples = _records(_build(DUMMY, tmp_path))
+  examples = testing.records(_build(DUMMY, tmp_path))
   assert sorted(examples) == ["sub01/EP02_01f", "sub01/EP03_02", "sub02/EP06_01f",
                               "sub02/EP09_05f", "sub04/EP13_04"]
   ex = examples["sub01/EP02_01f"]
@@ -89,7 +73,7 @@ def test_cropped_records(tmp_path):
 
 def test_midpoint_repair_keeps_the_slash_row(tmp_path):
   builder = _build(DUMMY, tmp_path, repair="midpoint")
-  examples = _records(builder)
+  examples = testing.records(builder)
   assert len(examples) == 6 and builder.info.metadata["skipped"] == []
   assert examples["sub04/EP12_01f"]["apex_frame"] == 4  # (2 + 6) // 2
   assert builder.info.metadata["repaired"][0]["sample_id"] == "sub04/EP12_01f"
@@ -97,7 +81,7 @@ def test_midpoint_repair_keeps_the_slash_row(tmp_path):
 
 def test_raw_whole_clip(tmp_path):
   builder = _build(DUMMY, tmp_path, config="raw", frame_range="whole", size=64)
-  ex = _records(builder)["sub01/EP02_01f"]
+  ex = testing.records(builder)["sub01/EP02_01f"]
   assert ex["frames"].shape == (9, 64, 64, 3)  # img1..img9 of CASME2-RAW
   assert list(ex["source_frames"]) == list(range(1, 10))
   assert (ex["onset"], ex["apex"], ex["offset"]) == (2, 4, 6)
@@ -107,11 +91,8 @@ def test_raw_whole_clip(tmp_path):
 def test_building_twice_is_byte_identical(tmp_path):
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
-  first = sorted((tmp_path / "a").rglob("*.tfrecord*"))
-  second = sorted((tmp_path / "b").rglob("*.tfrecord*"))
-  assert first and [p.name for p in first] == [p.name for p in second]
-  for a, b in zip(first, second):
-    assert a.read_bytes() == b.read_bytes(), a.name
+  first = testing.tfrecord_bytes(tmp_path / "a")
+  assert first and first == testing.tfrecord_bytes(tmp_path / "b")
 
 
 @pytest.mark.parametrize("make", [False, True], ids=["absent", "empty"])
@@ -128,7 +109,7 @@ def test_missing_or_empty_manual_dir(tmp_path, make):
 
 
 def test_missing_release_folder(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   shutil.rmtree(manual / "Cropped")
   with pytest.raises(FileNotFoundError, match="release folder 'Cropped' not found") as error:
     _build(manual, tmp_path / "data")
@@ -136,7 +117,7 @@ def test_missing_release_folder(tmp_path):
 
 
 def test_missing_coding_sheet(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "CASME2-coding-20140508.xlsx").unlink()
   with pytest.raises(FileNotFoundError, match="no CASME II coding sheet") as error:
     _build(manual, tmp_path / "data")
@@ -146,68 +127,68 @@ def test_missing_coding_sheet(tmp_path):
 def test_release_and_sheet_one_level_down(tmp_path):
   manual = tmp_path / "manual"
   shutil.copytree(DUMMY, manual / "CASME2")
-  assert len(_records(_build(manual, tmp_path / "data"))) == make_dummy_data.N_BUILT
+  assert len(testing.records(_build(manual, tmp_path / "data"))) == make_dummy_data.N_BUILT
 
 
 def test_release_folder_nested_in_itself(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "Cropped").rename(manual / "inner")
   (manual / "Cropped").mkdir()
   (manual / "inner").rename(manual / "Cropped" / "Cropped")
-  assert len(_records(_build(manual, tmp_path / "data"))) == make_dummy_data.N_BUILT
+  assert len(testing.records(_build(manual, tmp_path / "data"))) == make_dummy_data.N_BUILT
 
 
 def test_truncated_image_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   frame = manual / "Cropped" / "sub02" / "EP06_01f" / "reg_img4.jpg"
   frame.write_bytes(frame.read_bytes()[:200])
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "truncated image" in skipped["sub02/EP06_01f"]["reason"]
   assert "reg_img4.jpg" in skipped["sub02/EP06_01f"]["reason"]
   assert skipped["sub02/EP06_01f"]["file"] == "CASME2-coding-20140508.xlsx row 4"
 
 
 def test_unreadable_image_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "Cropped" / "sub01" / "EP03_02" / "reg_img3.jpg").write_bytes(b"not a jpeg")
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "reg_img3.jpg: not a decodable image" in skipped["sub01/EP03_02"]["reason"]
 
 
 def test_missing_frame_number_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "Cropped" / "sub04" / "EP13_04" / "reg_img6.jpg").unlink()
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   reason = skipped["sub04/EP13_04"]["reason"]
   assert "frame number(s) missing between 4 and 8: 6" in reason
   assert str(pathlib.Path("Cropped", "sub04", "EP13_04")) in reason
 
 
 def test_row_pointing_past_the_frames_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clips = [c if c[1] != "EP02_01f" else c[:4] + (12,) + c[5:] for c in make_dummy_data.CLIPS]
   dummy.write_xlsx(manual / make_dummy_data.CODING_SHEET,
                    {"Sheet1": make_dummy_data.coding_rows(clips)})
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "annotated frame(s) [12]" in skipped["sub01/EP02_01f"]["reason"]
   assert "holds frames 3..7" in skipped["sub01/EP02_01f"]["reason"]
 
 
 def test_missing_clip_folder_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   shutil.rmtree(manual / "Cropped" / "sub04" / "EP13_04")
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "does not exist" in skipped["sub04/EP13_04"]["reason"]
 
 
 def test_face_not_found_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clip = manual / "CASME2_RAW_selected" / "sub04" / "EP13_04"
   blank = clip / "img4.jpg"  # the reference (onset) frame: nothing face-like on it
   import cv2
   import numpy as np
   for frame in sorted(clip.iterdir()):
     frame.write_bytes(cv2.imencode(".jpg", np.full((120, 160, 3), 90, np.uint8))[1].tobytes())
-  skipped = _skips(_build(manual, tmp_path / "data", config="raw_selected"))
+  skipped = testing.skips(_build(manual, tmp_path / "data", config="raw_selected"))
   assert "sub04/EP13_04" in skipped
   assert blank.name in skipped["sub04/EP13_04"]["reason"]

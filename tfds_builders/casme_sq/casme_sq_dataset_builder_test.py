@@ -4,11 +4,11 @@ errors and skips on damaged copies of it."""
 from __future__ import annotations
 
 import pathlib
-import shutil
 
 import pytest
 import tensorflow_datasets as tfds
 
+from tfds_builders import testing
 from tfds_builders.casme_sq import casme_sq_dataset_builder
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
@@ -58,14 +58,6 @@ def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str = "micr
   return builder
 
 
-def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
-  return pathlib.Path(shutil.copytree(DUMMY, tmp_path / "manual"))
-
-
-def _skips(builder) -> dict[str, dict]:
-  return {s["sample_id"]: s for s in builder.info.metadata["skipped"]}
-
-
 def test_built_records(tmp_path):
   builder = _build(DUMMY, tmp_path / "data")
   records = {r["sample_id"].decode(): r for r in tfds.as_numpy(builder.as_dataset(split="train"))}
@@ -78,21 +70,21 @@ def test_built_records(tmp_path):
   assert happy["emotion"] == b"positive" and happy["three_class"] == b"positive"
   assert happy["action_units"] == b"L12" and happy["fps"] == 30.0
   assert happy["annotation"] == b"CAS(ME)^2code_final.xlsx row 3"
-  skip = _skips(builder)["s19/anger1_2"]
+  skip = testing.skips(builder)["s19/anger1_2"]
   assert "cropped/19/anger1_2" in skip["reason"] and "does not exist" in skip["reason"]
   assert builder.info.metadata["counts"] == {"annotated": 4, "built": 3, "skipped": 1}
 
 
 def test_offset_not_annotated_is_recorded(tmp_path):
   builder = _build(DUMMY, tmp_path / "data", "macro")
-  skip = _skips(builder)["s15/anger2_1"]
+  skip = testing.skips(builder)["s15/anger2_1"]
   assert skip["file"] == "CAS(ME)^2code_final.xlsx row 6"
   assert skip["reason"].startswith("offset not annotated") and "offset -1" in skip["reason"]
-  assert "apex 309 outside" in _skips(builder)["s19/disgust2_1"]["reason"]
+  assert "apex 309 outside" in testing.skips(builder)["s19/disgust2_1"]["reason"]
 
 
 def test_csv_export_is_read_when_no_workbook(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   import openpyxl
   book = openpyxl.load_workbook(manual / "CAS(ME)^2code_final.xlsx")
   lines = [",".join("" if v is None else str(v) for v in row)
@@ -117,19 +109,19 @@ def test_wrong_manual_dir_names_what_is_expected(tmp_path):
 
 
 def test_missing_annotation_file(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "CAS(ME)^2code_final.xlsx").unlink()
   with pytest.raises(FileNotFoundError, match=r"no coding workbook.*\*code_final\*\.xlsx"):
     _build(manual, tmp_path / "data")
 
 
 def test_truncated_image_and_missing_frame_are_recorded_skips(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   truncated = manual / "cropped/15/disgust1_3/img1204.jpg"
   truncated.write_bytes(truncated.read_bytes()[:200])
   (manual / "cropped/15/happy1_2/img604.jpg").unlink()
   builder = _build(manual, tmp_path / "data")
-  skips = _skips(builder)
+  skips = testing.skips(builder)
   assert set(skips) == {"s15/disgust1_3", "s15/happy1_2", "s19/anger1_2"}
   assert "img1204.jpg" in skips["s15/disgust1_3"]["reason"]
   assert "truncated" in skips["s15/disgust1_3"]["reason"]
@@ -139,22 +131,18 @@ def test_truncated_image_and_missing_frame_are_recorded_skips(tmp_path):
 
 
 def test_row_pointing_at_absent_frames_is_recorded(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   for frame in (manual / "cropped/15/happy1_2").glob("img60[56].jpg"):
     frame.unlink()  # the row's offset 606 no longer exists
-  skip = _skips(_build(manual, tmp_path / "data"))["s15/happy1_2"]
+  skip = testing.skips(_build(manual, tmp_path / "data"))["s15/happy1_2"]
   assert "do not exist" in skip["reason"] and "601..604" in skip["reason"]
 
 
 def test_building_twice_gives_identical_records(tmp_path):
-  def record_bytes(data_dir):
-    files = sorted((data_dir / "casme_sq/micro/1.0.0").glob("*.tfrecord*"))
-    assert files
-    return [f.read_bytes() for f in files]
-
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
-  assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
+  first = testing.tfrecord_bytes(tmp_path / "a")
+  assert first and first == testing.tfrecord_bytes(tmp_path / "b")
 
 
 def test_storage_options_derive_a_config_that_keeps_the_expression_type(tmp_path):

@@ -4,11 +4,11 @@ errors and skips on damaged copies of it."""
 from __future__ import annotations
 
 import pathlib
-import shutil
 
 import pytest
 import tensorflow_datasets as tfds
 
+from tfds_builders import testing
 from tfds_builders.oulu_casia import oulu_casia_dataset_builder
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
@@ -43,10 +43,6 @@ def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str = "vl_c
   return builder
 
 
-def _skips(builder) -> dict[str, dict]:
-  return {s["sample_id"]: s for s in builder.info.metadata["skipped"]}
-
-
 def test_built_records(tmp_path):
   builder = _build(DUMMY, tmp_path / "data", "ni_cropped")
   records = {r["sample_id"].decode(): r for r in tfds.as_numpy(builder.as_dataset(split="train"))}
@@ -76,13 +72,13 @@ def test_wrong_manual_dir_lists_where_it_looked(tmp_path):
 
 
 def test_unreadable_image_and_missing_frames_are_recorded_skips(tmp_path):
-  manual = pathlib.Path(shutil.copytree(DUMMY, tmp_path / "manual"))
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clips = manual / "PreProcess/VL_Acropped/Strong"
   truncated = clips / "P001/Anger/003.jpeg"
   truncated.write_bytes(truncated.read_bytes()[:150])
   (clips / "P001/Happiness/000.jpeg").write_bytes(b"not a jpeg")
   builder = _build(manual, tmp_path / "data")
-  skips = _skips(builder)
+  skips = testing.skips(builder)
   assert set(skips) == {"P001/Anger", "P001/Happiness", "P002/Surprise"}
   anger = skips["P001/Anger"]["reason"]
   assert "003.jpeg" in anger and "truncated" in anger
@@ -92,21 +88,17 @@ def test_unreadable_image_and_missing_frames_are_recorded_skips(tmp_path):
 
 
 def test_empty_and_foreign_folders_are_recorded_skips(tmp_path):
-  manual = pathlib.Path(shutil.copytree(DUMMY, tmp_path / "manual"))
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clips = manual / "PreProcess/VL_Acropped/Strong"
   (clips / "P002/Fear").mkdir()
   (clips / "P002/Thumbs").mkdir()
-  skips = _skips(_build(manual, tmp_path / "data"))
+  skips = testing.skips(_build(manual, tmp_path / "data"))
   assert "no frames" in skips["P002/Fear"]["reason"]
   assert "not an expression folder" in skips["P002/Thumbs"]["reason"]
 
 
 def test_building_twice_gives_identical_records(tmp_path):
-  def record_bytes(data_dir):
-    files = sorted((data_dir / "oulu_casia/vl_cropped/1.0.0").glob("*.tfrecord*"))
-    assert files
-    return [f.read_bytes() for f in files]
-
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
-  assert record_bytes(tmp_path / "a") == record_bytes(tmp_path / "b")
+  first = testing.tfrecord_bytes(tmp_path / "a")
+  assert first and first == testing.tfrecord_bytes(tmp_path / "b")

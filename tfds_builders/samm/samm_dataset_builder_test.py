@@ -15,6 +15,7 @@ import shutil
 import pytest
 import tensorflow_datasets as tfds
 
+from tfds_builders import testing
 from tfds_builders.samm import samm_dataset_builder
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
@@ -50,30 +51,13 @@ def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, *, as_is: bool = Tr
   if as_is:  # frames read as they are: no face detection in these tests
     config = dataclasses.replace(config, name="raw_as_is", cropped=True, size=48, **options)
   builder = samm_dataset_builder.Builder(config=config, data_dir=str(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir), compute_stats=tfds.download.ComputeStatsMode.SKIP))
-  return builder
-
-
-def _records(builder) -> dict[str, dict]:
-  return {ex["sample_id"].decode(): ex
-          for ex in tfds.as_numpy(builder.as_dataset(split="train"))}
-
-
-def _skips(builder) -> dict[str, dict]:
-  return {s["sample_id"]: s for s in builder.info.metadata["skipped"]}
-
-
-def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
-  manual = tmp_path / "manual"
-  shutil.copytree(DUMMY, manual)
-  return manual
+  return testing.prepare(builder, manual_dir)
 
 
 def test_records(tmp_path):
   builder = _build(DUMMY, tmp_path)
   _check_skips(builder)
-  examples = _records(builder)
+  examples = testing.records(builder)
   assert sorted(examples) == BUILT
   ex = examples["006/006_1_2"]
   assert ex["frames"].shape == (6, 48, 48, 3)    # onset 5561 .. offset 5566
@@ -93,9 +77,9 @@ def test_records(tmp_path):
 
 def test_whole_clip_and_midpoint_repair(tmp_path):
   builder = _build(DUMMY, tmp_path, frame_range="whole", repair="midpoint")
-  examples = _records(builder)
+  examples = testing.records(builder)
   assert sorted(examples) == BUILT + ["011/011_5_1"]
-  assert list(_skips(builder)) == ["011/011_2_1"]  # its frames still do not exist
+  assert list(testing.skips(builder)) == ["011/011_2_1"]  # its frames still do not exist
   assert list(examples["006/006_1_2"]["source_frames"]) == list(range(5560, 5568))
   repaired = examples["011/011_5_1"]
   assert repaired["apex_frame"] == 3302 and repaired["apex"] == 3302 - 3299
@@ -108,23 +92,20 @@ def test_manual_dir_is_the_samm_folder(tmp_path):
   # The SAMM folder itself, renamed as users do: the sheet lies in it.
   manual = tmp_path / "SAMM_CROP"
   shutil.copytree(DUMMY / "SAMM", manual)
-  assert sorted(_records(_build(manual, tmp_path / "data"))) == BUILT
+  assert sorted(testing.records(_build(manual, tmp_path / "data"))) == BUILT
 
 
 def test_sheet_beside_the_samm_folder(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "SAMM" / SHEET).rename(manual / "SAMM_Micro_FACS_Codes.xlsx")
-  assert sorted(_records(_build(manual, tmp_path / "data"))) == BUILT
+  assert sorted(testing.records(_build(manual, tmp_path / "data"))) == BUILT
 
 
 def test_building_twice_is_byte_identical(tmp_path):
   _build(DUMMY, tmp_path / "a")
   _build(DUMMY, tmp_path / "b")
-  first = sorted((tmp_path / "a").rglob("*.tfrecord*"))
-  second = sorted((tmp_path / "b").rglob("*.tfrecord*"))
-  assert first and [p.name for p in first] == [p.name for p in second]
-  for a, b in zip(first, second):
-    assert a.read_bytes() == b.read_bytes(), a.name
+  first = testing.tfrecord_bytes(tmp_path / "a")
+  assert first and first == testing.tfrecord_bytes(tmp_path / "b")
 
 
 def test_missing_manual_dir(tmp_path):
@@ -137,7 +118,7 @@ def test_missing_manual_dir(tmp_path):
 
 
 def test_missing_coding_sheet(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "SAMM" / SHEET).unlink()
   with pytest.raises(FileNotFoundError, match="samm: no SAMM coding sheet found") as error:
     _build(manual, tmp_path / "data")
@@ -155,54 +136,46 @@ def test_missing_subject_folders(tmp_path):
 
 
 def test_truncated_image_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   frame = manual / "SAMM" / "006" / "006_2_4" / "006_00182.jpg"
   frame.write_bytes(frame.read_bytes()[:300])
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   reason = skipped["006/006_2_4"]["reason"]
   assert "006_00182.jpg: truncated image" in reason
   assert skipped["006/006_2_4"]["file"] == f"{SHEET} row 16"
 
 
 def test_missing_frame_number_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "SAMM" / "007" / "007_3_1" / "007_01004.jpg").unlink()
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   reason = skipped["007/007_3_1"]["reason"]
   assert "1 frame number(s) missing between 1002 and 1006: 1004" in reason
   assert str(pathlib.Path("SAMM", "007", "007_3_1")) in reason
 
 
 def test_missing_clip_folder_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   shutil.rmtree(manual / "SAMM" / "007" / "007_4_1")
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "does not exist" in skipped["007/007_4_1"]["reason"]
   assert str(pathlib.Path("SAMM", "007", "007_4_1")) in skipped["007/007_4_1"]["reason"]
 
 
 def test_dummy_data_is_reproducible(tmp_path, monkeypatch):
   from tfds_builders.samm import make_dummy_data
-  monkeypatch.setattr(make_dummy_data, "HERE", tmp_path)
-  make_dummy_data.main()
-  written = sorted(p.relative_to(tmp_path / "dummy_data")
-                   for p in (tmp_path / "dummy_data").rglob("*") if p.is_file())
-  shipped = sorted(p.relative_to(DUMMY) for p in DUMMY.rglob("*") if p.is_file())
-  assert written == shipped
-  for relative in written:
-    assert (tmp_path / "dummy_data" / relative).read_bytes() == (DUMMY / relative).read_bytes(), \
-        relative
+  testing.assert_dummy_data_reproducible(make_dummy_data, DUMMY, tmp_path, monkeypatch)
 
 
 def test_face_not_found_is_a_recorded_skip(tmp_path):
   import cv2
   import numpy as np
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clip = manual / "SAMM" / "007" / "007_3_1"
   for frame in clip.iterdir():  # nothing face-like, the reference (onset) frame included
     frame.write_bytes(cv2.imencode(".jpg", np.full((120, 160), 90, np.uint8))[1].tobytes())
   builder = _build(manual, tmp_path / "data", as_is=False)
-  skipped = _skips(builder)
+  skipped = testing.skips(builder)
   assert "007_01002.jpg" in skipped["007/007_3_1"]["reason"]  # onset 1002
   assert "no frontal face" in skipped["007/007_3_1"]["reason"]
-  assert sorted(_records(builder)) == ["006/006_1_2", "006/006_2_4", "007/007_4_1"]
+  assert sorted(testing.records(builder)) == ["006/006_1_2", "006/006_2_4", "007/007_4_1"]

@@ -16,6 +16,7 @@ import shutil
 import pytest
 import tensorflow_datasets as tfds
 
+from tfds_builders import testing
 from tfds_builders.smic import smic_dataset_builder
 
 DUMMY = pathlib.Path(__file__).parent / "dummy_data"
@@ -80,24 +81,7 @@ def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str = "hs",
     base = dataclasses.replace(base, name=f"{config}_test", cropped=base.cropped or as_is,
                                size=48, **options)
   builder = smic_dataset_builder.Builder(config=base, data_dir=str(data_dir))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=str(manual_dir), compute_stats=tfds.download.ComputeStatsMode.SKIP))
-  return builder
-
-
-def _records(builder) -> dict[str, dict]:
-  return {ex["sample_id"].decode(): ex
-          for ex in tfds.as_numpy(builder.as_dataset(split="train"))}
-
-
-def _skips(builder) -> dict[str, dict]:
-  return {s["sample_id"]: s for s in builder.info.metadata["skipped"]}
-
-
-def _copy(tmp_path: pathlib.Path) -> pathlib.Path:
-  manual = tmp_path / "manual"
-  shutil.copytree(DUMMY, manual)
-  return manual
+  return testing.prepare(builder, manual_dir)
 
 
 def test_configs():
@@ -111,10 +95,10 @@ def test_configs():
 def test_cropped_hs_records(tmp_path, caplog):
   with caplog.at_level(logging.WARNING, logger="mejax.annotations.smic"):
     builder = _build(DUMMY, tmp_path)
-  examples = _records(builder)
+  examples = testing.records(builder)
   # non_micro/s1_no_01 is not read; s3_ne_02 (frame 303 missing) is a recorded skip.
   assert sorted(examples) == ["s1/s1_ne_01", "s1/s1_po_01", "s3/s3_po_03", "s3/s3_sur_01"]
-  assert _skips(builder)["s3/s3_ne_02"]["file"] == "HS/s3/micro/negative/s3_ne_02"
+  assert testing.skips(builder)["s3/s3_ne_02"]["file"] == "HS/s3/micro/negative/s3_ne_02"
   ex = examples["s3/s3_sur_01"]
   assert ex["frames"].shape == (5, 48, 48, 3)      # the whole folder: SMIC has no timing
   assert list(ex["source_frames"]) == list(range(17581039, 17581044))
@@ -129,7 +113,7 @@ def test_cropped_hs_records(tmp_path, caplog):
 
 
 def test_cropped_vis_reads_reg_image_names(tmp_path):
-  examples = _records(_build(DUMMY, tmp_path, "vis"))
+  examples = testing.records(_build(DUMMY, tmp_path, "vis"))
   assert sorted(examples) == ["s11/s11_ne_01", "s11/s11_po_01"]
   assert examples["s11/s11_po_01"]["fps"] == 25.0
   assert list(examples["s11/s11_po_01"]["source_frames"]) == [50, 51, 52, 53]
@@ -137,10 +121,10 @@ def test_cropped_vis_reads_reg_image_names(tmp_path):
 
 def test_e_records(tmp_path):
   builder = _build(DUMMY, tmp_path, "hs_e")
-  examples = _records(builder)
+  examples = testing.records(builder)
   assert sorted(examples) == ["s01/s1_ne_01", "s03/s3_sur_01", "s03/s3_sur_01_2",
                               "s03/s3_sur_02"]
-  skipped = _skips(builder)["s03/s3_ne_03"]
+  skipped = testing.skips(builder)["s03/s3_ne_03"]
   assert skipped["file"] == f"{E_SHEET} [HS] row 5"
   assert str(pathlib.Path("SMIC-HS-E", "s03", "s3_ne_03")) in skipped["reason"]
   first = examples["s01/s1_ne_01"]
@@ -155,7 +139,7 @@ def test_e_records(tmp_path):
 
 
 def test_e_whole_clip(tmp_path):
-  examples = _records(_build(DUMMY, tmp_path, "hs_e", frame_range="whole"))
+  examples = testing.records(_build(DUMMY, tmp_path, "hs_e", frame_range="whole"))
   first = examples["s01/s1_ne_01"]
   assert list(first["source_frames"]) == list(range(200, 210))
   assert (first["onset"], first["offset"]) == (3, 6)
@@ -165,7 +149,7 @@ def test_e_whole_clip(tmp_path):
 
 
 def test_vis_e_uses_the_vis_sheet_of_the_hs_workbook(tmp_path):
-  examples = _records(_build(DUMMY, tmp_path, "vis_e"))
+  examples = testing.records(_build(DUMMY, tmp_path, "vis_e"))
   assert sorted(examples) == ["s11/s11_po_01"]
   ex = examples["s11/s11_po_01"]
   assert ex["fps"] == 25.0 and ex["annotation"] == f"{E_SHEET} [VIS] row 2".encode()
@@ -173,7 +157,7 @@ def test_vis_e_uses_the_vis_sheet_of_the_hs_workbook(tmp_path):
 
 
 def test_nir_e_needs_its_workbook(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   (manual / "SMIC-E_raw image" / "NIR_long" / "SMIC-NIR-E_annotation.xlsx").unlink()
   with pytest.raises(FileNotFoundError, match="smic/nir_e_test: no SMIC-NIR-E_annotation") as e:
     _build(manual, tmp_path / "data", "nir_e")
@@ -183,19 +167,16 @@ def test_nir_e_needs_its_workbook(tmp_path):
 def test_building_twice_is_byte_identical(tmp_path):
   _build(DUMMY, tmp_path / "a", "hs_e")
   _build(DUMMY, tmp_path / "b", "hs_e")
-  first = sorted((tmp_path / "a").rglob("*.tfrecord*"))
-  second = sorted((tmp_path / "b").rglob("*.tfrecord*"))
-  assert first and [p.name for p in first] == [p.name for p in second]
-  for a, b in zip(first, second):
-    assert a.read_bytes() == b.read_bytes(), a.name
+  first = testing.tfrecord_bytes(tmp_path / "a")
+  assert first and first == testing.tfrecord_bytes(tmp_path / "b")
 
 
 def test_manual_dir_is_the_release_folder_or_above_it(tmp_path):
   expected = ["s1/s1_ne_01", "s1/s1_po_01", "s3/s3_po_03", "s3/s3_sur_01"]
-  assert sorted(_records(_build(DUMMY / "SMIC_all_cropped", tmp_path / "a"))) == expected
+  assert sorted(testing.records(_build(DUMMY / "SMIC_all_cropped", tmp_path / "a"))) == expected
   above = tmp_path / "downloads"
   shutil.copytree(DUMMY / "SMIC_all_cropped", above / "SMIC" / "SMIC_all_cropped")
-  assert sorted(_records(_build(above, tmp_path / "b"))) == expected
+  assert sorted(testing.records(_build(above, tmp_path / "b"))) == expected
 
 
 def test_missing_manual_dir(tmp_path):
@@ -207,7 +188,7 @@ def test_missing_manual_dir(tmp_path):
 
 
 def test_missing_release_folder(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   shutil.rmtree(manual / "SMIC_all_raw")
   with pytest.raises(FileNotFoundError, match="smic/hs_raw_test: no 'SMIC_all_raw' folder"):
     _build(manual, tmp_path / "data", "hs_raw")
@@ -222,20 +203,20 @@ def test_missing_release_folder(tmp_path):
 
 
 def test_unreadable_image_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   frame = manual / "SMIC_all_cropped" / "HS" / "s1" / "micro" / "positive" / "s1_po_01"
   (frame / "image000203.bmp").write_bytes(b"BM not really")
-  skipped = _skips(_build(manual, tmp_path / "data"))
+  skipped = testing.skips(_build(manual, tmp_path / "data"))
   assert "image000203.bmp" in skipped["s1/s1_po_01"]["reason"]
   assert skipped["s1/s1_po_01"]["file"] == "HS/s1/micro/positive/s1_po_01"
 
 
 def test_e_row_past_the_frames_is_a_recorded_skip(tmp_path):
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clip = manual / "SMIC-E_raw image" / "HS_long" / "SMIC-HS-E" / "s01" / "s1_ne_01"
   for number in (205, 206, 207, 208, 209):
     (clip / f"image{number:06d}.jpg").unlink()
-  skipped = _skips(_build(manual, tmp_path / "data", "hs_e"))
+  skipped = testing.skips(_build(manual, tmp_path / "data", "hs_e"))
   reason = skipped["s01/s1_ne_01"]["reason"]
   assert "annotated frame(s) [206]" in reason and "holds frames 200..204" in reason
 
@@ -243,7 +224,7 @@ def test_e_row_past_the_frames_is_a_recorded_skip(tmp_path):
 def test_face_not_found_is_a_recorded_skip(tmp_path):
   import cv2
   import numpy as np
-  manual = _copy(tmp_path)
+  manual = testing.copy_dummy(DUMMY, tmp_path)
   clip = manual / "SMIC_all_raw" / "VIS" / "s11" / "micro" / "positive" / "s11_po_01"
   for frame in clip.iterdir():
     frame.write_bytes(cv2.imencode(".bmp", np.full((120, 160), 90, np.uint8))[1].tobytes())
@@ -254,12 +235,4 @@ def test_face_not_found_is_a_recorded_skip(tmp_path):
 
 def test_dummy_data_is_reproducible(tmp_path, monkeypatch):
   from tfds_builders.smic import make_dummy_data
-  monkeypatch.setattr(make_dummy_data, "HERE", tmp_path)
-  make_dummy_data.main()
-  written = sorted(p.relative_to(tmp_path / "dummy_data")
-                   for p in (tmp_path / "dummy_data").rglob("*") if p.is_file())
-  shipped = sorted(p.relative_to(DUMMY) for p in DUMMY.rglob("*") if p.is_file())
-  assert written == shipped
-  for relative in written:
-    assert (tmp_path / "dummy_data" / relative).read_bytes() == (DUMMY / relative).read_bytes(), \
-        relative
+  testing.assert_dummy_data_reproducible(make_dummy_data, DUMMY, tmp_path, monkeypatch)
