@@ -119,18 +119,13 @@ def parse_section(path: str | pathlib.Path) -> records.Parsed:
   section = path.stem
   parsed = records.Parsed()
   for row, cells in table.rows:
-    def cell(name):
-      return cells[columns[name]]
-
-    def header(name):
-      return table.header[columns[name]]
+    cell, header = sheets.row_accessors(table, columns, cells)
 
     source = f"{path.name} row {row}"
     filename = sheets.text(cell("filename"))
     if not filename:
-      subject_text = sheets.text(cell("subject")) or "?"
-      parsed.skipped.append(records.Skip(DATASET, f"{subject_text}/?", source,
-                                         "no Filename: the clip folder is unknown"))
+      subject_text = sheets.text(cell("subject"))
+      parsed.skipped.append(records.no_filename(DATASET, subject_text, source))
       continue
     subject = subject_folder(cell("subject"), table, row, header("subject"))
     sample_id = f"{subject}/{filename}"

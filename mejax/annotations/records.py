@@ -67,6 +67,12 @@ class Parsed:
       log.warning("%s: skipped %s (%s): %s", skip.dataset, skip.sample_id, skip.file, skip.reason)
 
 
+def no_filename(dataset: str, subject_text: str, source: str) -> Skip:
+  """The skip of an annotation row without a Filename (notes under a table, a half-filled row)."""
+  return Skip(dataset, f"{subject_text or '?'}/?", source,
+              "no Filename: the clip folder is unknown")
+
+
 def check_timing(sample: Sample, repair: str = "skip") -> Sample | Skip:
   """Validates onset <= apex <= offset; repairs (apex = midpoint) only when asked to.
 

@@ -153,19 +153,14 @@ def parse(path: str | pathlib.Path, repair: str = "skip") -> records.Parsed:
 
   parsed = records.Parsed()
   for row, cells in table.rows:
-    def cell(name):
-      return cells[columns[name]]
-
-    def header(name):
-      return table.header[columns[name]]
+    cell, header = sheets.row_accessors(table, columns, cells)
 
     source = f"{path.name} row {row}"
     filename = sheets.text(cell("filename"))
     if not filename:
       # Notes below the table, or a row whose clip folder is unknown.
       subject_text = sheets.text(cell("subject"))
-      parsed.skipped.append(records.Skip(DATASET, f"{subject_text or '?'}/?", source,
-                                         "no Filename: the clip folder is unknown"))
+      parsed.skipped.append(records.no_filename(DATASET, subject_text, source))
       continue
     subject = subject_folder(cell("subject"), filename, table, row, header("subject"))
     sample_id = f"{subject}/{filename}"

@@ -43,6 +43,12 @@ class Table:
     return None
 
 
+def row_accessors(table: Table, columns: dict[str, int], cells: list[Any]):
+  """(cell(name), header(name)) of one row of `table`: its value and its column's header text,
+  for the column indices `columns` located by name (`Table.column`)."""
+  return (lambda name: cells[columns[name]]), (lambda name: table.header[columns[name]])
+
+
 def _key(text: str) -> str:
   return re.sub(r"[\s_]+", "", str(text)).lower()
 

@@ -214,18 +214,13 @@ def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
   parsed = records.Parsed()
   uncomputed = []
   for row, cells in table.rows:
-    def cell(name):
-      return cells[columns[name]]
-
-    def header(name):
-      return table.header[columns[name]]
+    cell, header = sheets.row_accessors(table, columns, cells)
 
     source = table.where(row)
     filename = sheets.text(cell("filename"))
     if not filename:
       subject_text = sheets.text(cell("subject"))
-      parsed.skipped.append(records.Skip(DATASET, f"{subject_text or '?'}/?", source,
-                                         "no Filename: the clip folder is unknown"))
+      parsed.skipped.append(records.no_filename(DATASET, subject_text, source))
       continue
     subject = subject_folder(cell("subject"), table, row, header("subject"))
     clip = f"{subject}/{filename}"
