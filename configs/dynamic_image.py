@@ -28,15 +28,8 @@ def get_config(arg: str | None = None):
   c.protocol.name = "kfold"
   c.protocol.k = 10
   c.protocol.grouped = False
-  c.train.optimizer = "sgd"
-  c.train.momentum = 0.9
-  c.train.learning_rate = 1e-4
-  c.train.batch_size = 16
-  c.train.num_epochs = 30
-  c.train.balanced_sampling = False
-  c.train.class_weighted_loss = False
-  c.train.rotate_degrees = 0.0
-  c.eval.every_epochs = 5
+  config_files.paper_sgd(c, learning_rate=1e-4, momentum=0.9, batch_size=16, num_epochs=30,
+                         eval_every=5, flip=True)
   if arg == "resnet":
     c.model.name = "di_resnet"
   elif arg == "smoke":

@@ -24,16 +24,8 @@ def get_config(arg: str | None = None):
   c.data.num_frames = 36
   c.protocol.name = "kfold"
   c.protocol.k = 5
-  c.train.optimizer = "sgd"
-  c.train.momentum = 0.9
-  c.train.learning_rate = 1e-3
-  c.train.batch_size = 4
-  c.train.num_epochs = 100
-  c.train.balanced_sampling = False
-  c.train.class_weighted_loss = False
-  c.train.flip = False
-  c.train.rotate_degrees = 0.0
-  c.eval.every_epochs = 10
+  config_files.paper_sgd(c, learning_rate=1e-3, momentum=0.9, batch_size=4, num_epochs=100,
+                         eval_every=10)
   if arg == "split":
     c.model.name = "split_model"
     c.data.num_frames = 26

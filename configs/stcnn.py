@@ -23,16 +23,8 @@ def get_config(arg: str | None = None):
   c.data.num_frames = 18
   c.protocol.name = "holdout"
   c.protocol.test_fraction = 0.2
-  c.train.optimizer = "sgd"
-  c.train.momentum = 0.0
-  c.train.learning_rate = 0.01
-  c.train.batch_size = 16
-  c.train.num_epochs = 100
-  c.train.balanced_sampling = False
-  c.train.class_weighted_loss = False
-  c.train.flip = False
-  c.train.rotate_degrees = 0.0
-  c.eval.every_epochs = 10
+  config_files.paper_sgd(c, learning_rate=0.01, momentum=0.0, batch_size=16, num_epochs=100,
+                         eval_every=10)
   if arg == "smoke":
     config_files.smoke(c)
     c.data.size = 32

@@ -28,20 +28,12 @@ def get_config(arg: str | None = None):
   c.data.flow_range = 4.0
   c.data.normalisation = "unit"
   c.protocol.name = "loso"
-  c.train.optimizer = "sgd"
-  c.train.momentum = 0.9
+  config_files.paper_sgd(c, learning_rate=1e-3, momentum=0.9, batch_size=20, num_epochs=30,
+                         eval_every=5)
   c.train.weight_decay = 5e-4
-  c.train.learning_rate = 1e-3
   c.train.lr_schedule = "exponential"
   c.train.lr_decay = 0.8
-  c.train.batch_size = 20
-  c.train.num_epochs = 30
   c.train.loss = "balanced"
-  c.train.balanced_sampling = False
-  c.train.class_weighted_loss = False
-  c.train.flip = False
-  c.train.rotate_degrees = 0.0
-  c.eval.every_epochs = 5
   if arg == "smoke":
     config_files.smoke(c)
     c.data.size = 32

@@ -29,6 +29,24 @@ def skeleton(config_dir: str | pathlib.Path, model: dict) -> ml_collections.Conf
   return c
 
 
+def paper_sgd(c: ml_collections.ConfigDict, *, learning_rate: float, momentum: float,
+              batch_size: int, num_epochs: int, eval_every: int, flip: bool = False
+              ) -> ml_collections.ConfigDict:
+  """The papers' plain SGD training: no class-weighted sampling or loss, no rotation, flips only
+  where the paper used them."""
+  c.train.optimizer = "sgd"
+  c.train.momentum = momentum
+  c.train.learning_rate = learning_rate
+  c.train.batch_size = batch_size
+  c.train.num_epochs = num_epochs
+  c.train.balanced_sampling = False
+  c.train.class_weighted_loss = False
+  c.train.flip = flip
+  c.train.rotate_degrees = 0.0
+  c.eval.every_epochs = eval_every
+  return c
+
+
 def smoke(c: ml_collections.ConfigDict, epochs: int = 8) -> ml_collections.ConfigDict:
   """A paper config resized to run on synthetic_me/micro on 2 CPU cores in a few minutes."""
   c.data.datasets = ("synthetic_me/micro",)
