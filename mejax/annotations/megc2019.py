@@ -1,7 +1,7 @@
 """The MEGC2019 composite (SMIC-HS + CASME II + SAMM, 442 samples, 68 subjects) from annotations.
 
 Membership and labels are defined by the challenge's ground-truth file
-(`protocols.MEGC2019_CSV`); the samples and their timing come from each dataset's own
+(`mejax.data.megc2019.MEGC2019_CSV`); the samples and their timing come from each dataset's own
 annotation. `composite` matches the two and refuses any disagreement: a ground-truth row without
 its annotated sample, or whose label differs from the 3-class label of the sample's emotion
 (`records.three_class`). Samples of the three datasets that have a 3-class label but are not in
@@ -12,17 +12,18 @@ the composite are returned with the reason, never silently ignored (CASME II: su
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from mejax import protocols
+from mejax.data import megc2019 as ground_truth
 from mejax.annotations import records
 
 
 @dataclasses.dataclass
 class Composite:
-  rows: list[protocols.MembershipRow]    # ground-truth order
+  rows: list[ground_truth.MembershipRow]    # ground-truth order
   samples: list[records.Sample]          # the annotated sample of each row
   left_out: list[records.Skip]           # 3-class samples of the three datasets not in it
 
@@ -36,31 +37,33 @@ class Composite:
 
 
 def _label(sample: records.Sample) -> int:
-  classes = protocols.MEGC2019_CLASSES
+  classes = ground_truth.MEGC2019_CLASSES
   return classes.index(sample.three_class) if sample.three_class in classes else -1
 
 
 def composite(samples: Iterable[records.Sample],
-              membership: Sequence[protocols.MembershipRow] | None = None,
+              membership: Sequence[ground_truth.MembershipRow] | None = None,
               datasets: Sequence[str] | None = None) -> Composite:
   """Selects the composite's samples; raises ValueError naming every row that does not match.
 
   samples: parsed samples of smic (HS), casme2 and samm (any order; others are ignored).
   datasets: check only these parts (e.g. ["casme2", "samm"] when SMIC is not at hand).
   """
-  membership = protocols.megc2019_membership() if membership is None else membership
-  datasets = tuple(datasets or protocols.MEGC2019_DATASETS)
+  membership = ground_truth.megc2019_membership() if membership is None else membership
+  datasets = tuple(datasets or ground_truth.MEGC2019_DATASETS)
   samples = [s for s in samples
-             if protocols.MEGC2019_DATASET_ALIASES.get(s.dataset) in datasets]
-  meta = protocols.ClipMeta.from_arrays(
-      dataset=[s.dataset for s in samples], subject=[s.subject for s in samples],
-      label=[_label(s) for s in samples], sample_id=[s.sample_id for s in samples])
-  mask = protocols.megc2019_mask(meta, membership, datasets=datasets)
-  by_key = {protocols.megc2019_key(protocols.MEGC2019_DATASET_ALIASES[s.dataset], s.subject,
-                                    s.sample_id.rsplit("/", 1)[-1]): s
+             if ground_truth.MEGC2019_DATASET_ALIASES.get(s.dataset) in datasets]
+  meta = types.SimpleNamespace(  # the clip metadata megc2019_mask reads
+      dataset=np.asarray([s.dataset for s in samples], dtype=str),
+      subject=np.asarray([s.subject for s in samples], dtype=str),
+      label=np.asarray([_label(s) for s in samples], dtype=np.int64),
+      sample_id=np.asarray([s.sample_id for s in samples], dtype=str))
+  mask = ground_truth.megc2019_mask(meta, membership, datasets=datasets)
+  by_key = {ground_truth.megc2019_key(ground_truth.MEGC2019_DATASET_ALIASES[s.dataset],
+                                      s.subject, s.sample_id.rsplit("/", 1)[-1]): s
             for s, inside in zip(samples, mask) if inside}
   rows = [r for r in membership if r.dataset in datasets]
-  chosen = [by_key[protocols.megc2019_key(r.dataset, r.subject, r.filename)] for r in rows]
+  chosen = [by_key[ground_truth.megc2019_key(r.dataset, r.subject, r.filename)] for r in rows]
   left_out = [records.Skip(s.dataset, s.sample_id, s.source,
                            f"3-class label {s.three_class!r} but not in the MEGC2019 composite")
               for s, inside in zip(samples, mask) if not inside and s.three_class]
@@ -74,7 +77,7 @@ def composite_counts(result: Composite) -> dict:
     counts.setdefault(row.dataset, np.zeros(3, int))[row.label] += 1
   subjects = {}
   for sample in result.samples:
-    subjects.setdefault(protocols.MEGC2019_DATASET_ALIASES[sample.dataset], set()).add(
+    subjects.setdefault(ground_truth.MEGC2019_DATASET_ALIASES[sample.dataset], set()).add(
         sample.subject)
   return {d: {"classes": c.tolist(), "subjects": len(subjects.get(d, ()))}
           for d, c in counts.items()}

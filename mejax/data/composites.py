@@ -1,7 +1,7 @@
 """Selections of a loaded ClipSet that define a composite benchmark (`config.data.selection`).
 
 "megc2019": the MEGC2019 composite — the clips of SMIC (HS), CASME II and SAMM named by the
-challenge's ground truth (`protocols.MEGC2019_CSV`), with their labels checked against it.
+challenge's ground truth (`megc2019.MEGC2019_CSV`), with their labels checked against it.
 Clips outside the selection are recorded in `ClipSet.dropped` with the reason.
 """
 
@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from mejax import protocols
+from mejax.data import megc2019
 from mejax.data.clipset import ClipSet
 
 log = logging.getLogger(__name__)
@@ -28,19 +28,19 @@ def select(clips: ClipSet, selection: str) -> ClipSet:
 
 
 def _megc2019(clips: ClipSet) -> ClipSet:
-  if tuple(clips.class_names) != protocols.MEGC2019_CLASSES:
+  if tuple(clips.class_names) != megc2019.MEGC2019_CLASSES:
     raise ValueError(f"data.selection 'megc2019' needs the label map's classes to be "
-                     f"{protocols.MEGC2019_CLASSES}, got {clips.class_names} (use label_map "
+                     f"{megc2019.MEGC2019_CLASSES}, got {clips.class_names} (use label_map "
                      f"'megc2019')")
-  parts = sorted({protocols.MEGC2019_DATASET_ALIASES[d] for d in set(clips.dataset.tolist())
-                  if d in protocols.MEGC2019_DATASET_ALIASES})
+  parts = sorted({megc2019.MEGC2019_DATASET_ALIASES[d] for d in set(clips.dataset.tolist())
+                  if d in megc2019.MEGC2019_DATASET_ALIASES})
   if not parts:
     raise ValueError(f"data.selection 'megc2019' needs smic, casme2 or samm clips; the ClipSet "
                      f"holds {sorted(set(clips.dataset.tolist()))}")
-  missing = sorted(set(protocols.MEGC2019_DATASETS) - set(parts))
+  missing = sorted(set(megc2019.MEGC2019_DATASETS) - set(parts))
   if missing:
     log.warning("MEGC2019 composite without %s: only the %s part(s) are selected", missing, parts)
-  mask = protocols.megc2019_mask(clips, protocols.megc2019_membership(), datasets=parts)
+  mask = megc2019.megc2019_mask(clips, megc2019.megc2019_membership(), datasets=parts)
   outside = np.flatnonzero(~mask)
   dropped = list(clips.dropped) + [
       {"sample_id": str(clips.sample_id[i]), "dataset": str(clips.dataset[i]),

@@ -28,8 +28,8 @@ OFFSET_FRAME = "offset_frame"
 ANNOTATION = "annotation"        # where the record came from: "<file> row <n>" or the label folder
 FRAMES = "frames"                # uint8 video (T, H, W, C)
 
-METADATA_KEYS = (SAMPLE_ID, DATASET, SUBJECT, EMOTION, THREE_CLASS, ACTION_UNITS, OBJECTIVE_CLASS, FPS,
-                 ONSET, APEX, OFFSET, ONSET_FRAME, APEX_FRAME, OFFSET_FRAME, ANNOTATION)
+METADATA_KEYS = (SAMPLE_ID, DATASET, SUBJECT, EMOTION, THREE_CLASS, ACTION_UNITS, OBJECTIVE_CLASS,
+                 FPS, ONSET, APEX, OFFSET, ONSET_FRAME, APEX_FRAME, OFFSET_FRAME, ANNOTATION)
 
 
 def clip_features(height: int | None, width: int | None, channels: int = 3):

@@ -129,9 +129,11 @@ def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> n
   kind, size, grey = data.view, data.size, bool(data.grey)
   regions = data.get("regions", "")
   idx = temporal_indices(kind, frames, onset, apex, offset, data.num_frames)
-  if idx.size == 0 or idx.max() >= len(frames) or idx.min() < 0:
-    raise ValueError(f"frame indices {idx.min() if idx.size else '-'}..{idx.max() if idx.size else '-'}"
-                     f" outside the {len(frames)} stored frames")
+  if idx.size == 0:
+    raise ValueError(f"no frames between onset {onset} and offset {offset}")
+  if idx.max() >= len(frames) or idx.min() < 0:
+    raise ValueError(f"frame indices {idx.min()}..{idx.max()} outside the {len(frames)} stored "
+                     "frames")
   clip = frames[idx]
   alpha = data.get("magnify_alpha", 0.0)
   if alpha:
