@@ -192,3 +192,18 @@ def test_frame_subset_keeps_an_ordered_subset_stretched_to_the_clip_length():
   mixed = np.asarray(on_device.frame_subset(jax.random.key(2), clips,
                                             (1.0, 0.6)))[:, :, 0, 0, 0]
   assert {len(set(f)) for f in mixed.tolist()} == {8, 5}  # round(0.6 * 8) = 5
+
+
+def test_training_sets_each_folds_pixel_selection_from_its_training_clips():
+  import optax
+  from mejax import steps
+  from mejax.models import strcn
+  model = strcn.STRCNAppearanceFrames(num_pixels=20, features=4,
+                                      pool_windows=((2, 1), (2, 1), (1, 1), (1, 1)))
+  view = np.random.default_rng(0).integers(0, 255, (5, 12, 8, 8, 1)).astype(np.uint8)
+  train_mask = np.asarray([[True, True, True, False, False], [False, False, True, True, True]])
+  state = steps.init_state(model, optax.sgd(0.1), jax.random.split(jax.random.key(0), 2),
+                           jnp.zeros((1, 12, 8, 8, 1)), False)
+  state = train._per_fold_constants(state, view, train_mask, None)
+  np.testing.assert_array_equal(np.asarray(state.batch_stats[strcn.PIXEL_INDEX]),
+                                strcn.select_pixels(view, train_mask, 20))
