@@ -41,6 +41,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.size = 64
   c.data.grey = False
   c.data.relative_to_first_frame = False  # True: frames minus the onset frame (motion only)
+  c.data.magnify_alpha = 0.0         # > 0: Eulerian magnification of the evaluated view
+  c.data.train_magnify_alphas = ()   # training-only views, one per factor (STRCN: 5..14)
   c.data.view_cache = True           # views cached in <data_dir>/mejax_views: no TensorFlow needed
 
   c.protocol = ml_collections.ConfigDict()
@@ -79,6 +81,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.flip = True
   c.train.rotate_degrees = 8.0
   c.train.frame_subsets = ()         # e.g. (1.0, 0.9, 0.8, 0.7, 0.6): STRCN's frame selection
+  c.train.smooth_probability = 0.0   # Gaussian smoothing of a clip (the paper's macro augmentation)
+  c.train.smooth_sigma = 1.0         # sigma ~ U(0.5, smooth_sigma) pixels
   c.train.plateau_patience = 0       # 0 = off; needs an inner validation set
   c.train.plateau_factor = 0.1
   c.train.plateau_min_scale = 1e-3
@@ -128,6 +132,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.protocol.val_subjects = 2
     c.train.plateau_patience = 5
     c.train.early_stopping_patience = 8
+  elif arg == "macro":
+    # The paper's pre-training stage on the macro composite (PROTOCOLS.md "Transfer"): CK+, MUG
+    # and Oulu-CASIA (VIS, strong light), 80/20 hold-out with 10 % of the training clips for the
+    # plateau / early-stopping decisions, Adam 1e-4, and image smoothing as a further
+    # augmentation (the paper gives no smoothing parameters: half the clips, sigma 0.5-1.5 px).
+    c.data.datasets = ("ckplus", "mug", "oulu_casia/vl_strong")
+    c.data.label_map = "islam2022"
+    c.protocol.name = "holdout"
+    c.protocol.val_fraction = 0.1
+    c.train.learning_rate = 1e-4
+    c.train.plateau_patience = 5
+    c.train.early_stopping_patience = 10
+    c.train.smooth_probability = 0.5
+    c.train.smooth_sigma = 1.5
   elif arg == "megc2019":
     # SAMM's 028_4_1 and 032_3_1 (apex outside onset..offset) are in the composite: repaired.
     c.data.datasets = ("smic/hs", "casme2/cropped", "samm/raw/repair=midpoint")
@@ -139,5 +157,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.dtype = "bfloat16"
   else:
     raise ValueError(f"Unknown preset {arg!r} for configs/convlstm.py; known: smoke, paper, "
-                     "megc2019, megc_sweep")
+                     "macro, megc2019, megc_sweep")
   return c

@@ -10,8 +10,9 @@ clips are kept (`strcn.select_pixels`, set before training), and each clip becom
 Training as configs/strcn_g.py (SGD momentum 0.9, weight decay 5e-4, lr 1e-3 x 0.8 per epoch,
 batch 20, balanced loss, LOSO). No flips or rotations: they would move pixels off the selection.
 Presets: smoke: synthetic_me/micro, 24 LOSO folds, 32x32 faces, 16 frames, M = 16, 8 epochs.
-Augmentation: the random frame selection of the paper (100/90/80/70/60 % of the frames); its
-magnification factors 5..14 are not drawn per step yet (one alpha = 8 view).
+Augmentation, the paper's x50: each training clip is drawn from one of 10 views magnified by
+5..14 (the evaluated view and the pixel selection use alpha 8), then keeps a random 100/90/80/
+70/60 % of its frames, stretched back to the clip length.
 """
 
 import pathlib

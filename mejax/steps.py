@@ -203,10 +203,14 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
                     to_input: on_device.InputTransform, flip: bool, rotate_degrees: float,
                     mesh, strategy: str = "vmap", fold_chunk: int = 0,
                     compute_dtype=jnp.float32, loss: str = "cross_entropy",
-                    frame_subsets: tuple[float, ...] = ()):
+                    frame_subsets: tuple[float, ...] = (), view_variants: bool = False,
+                    smoothing: tuple[float, float] = (0.0, 1.0)):
   """Returns jitted `train_step(state, fold_data, inputs, labels) -> (state, metrics)`.
 
   inputs: the whole view, uint8 [N, T, H, W, C], replicated on every device; labels: int32 [N].
+  view_variants: inputs is [K, N, T, H, W, C], K versions of the view (STRCN's magnification
+  factors); each drawn sample takes one of them at random.
+  smoothing: (probability, max sigma) of the Gaussian smoothing augmentation; 0: off.
   metrics: per fold {'loss', 'accuracy'} of the sampled minibatch, each [F].
   """
   data_parallel = mesh.shape[sharding.DATA] > 1
@@ -220,8 +224,11 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
     idx = on_device.sample_indices(sample_key, data.sample_probs, batch_size)
     if data_parallel:
       idx = jax.lax.with_sharding_constraint(idx, sharding.batch_sharded(mesh))
-    x = to_input(inputs[idx])
+    # Variants draw from a stream of their own, like frame_subsets below.
+    x = to_input(on_device.gather_clips(jax.random.fold_in(key, 0xA1), inputs, idx,
+                                        view_variants))
     x = on_device.augment(augment_key, x, flip, rotate_degrees)
+    x = on_device.smooth(jax.random.fold_in(key, 0x5A), x, *smoothing)
     if frame_subsets:  # a stream of its own, so configs without it draw what they always drew
       x = on_device.frame_subset(jax.random.fold_in(key, 0xF5), x, tuple(frame_subsets))
     x = x.astype(compute_dtype)

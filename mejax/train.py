@@ -48,6 +48,9 @@ class Experiment:
   folds: protocols.Folds
   fold_ids: list[int]          # folds trained in this run (indices into folds)
   warnings: list[str]
+  # Training-only variants of the view [K, N, T, S, S, C] (data.train_magnify_alphas): a train
+  # step draws one per sample; evaluation and per-fold constants use `inputs`.
+  train_inputs: np.ndarray | None = None
 
   @property
   def folds_json(self) -> dict:
@@ -58,16 +61,19 @@ class Experiment:
 def prepare(config: ml_collections.ConfigDict) -> Experiment:
   """Loads the data and its view (from the view cache when one matches: no TensorFlow needed),
   builds the folds and checks the classes of every fold."""
-  clips, inputs = view_cache.load_or_build(config.data, write=distributed.is_writer())
-  return prepare_view(clips, inputs, config)
+  clips, inputs, train_inputs = view_cache.load_or_build_with_variants(
+      config.data, write=distributed.is_writer())
+  return prepare_view(clips, inputs, config, train_inputs)
 
 
 def prepare_clips(clips: clipset_lib.ClipSet, config: ml_collections.ConfigDict) -> Experiment:
-  return prepare_view(clips, view_cache.make_view(clips, config.data), config)
+  return prepare_view(clips, view_cache.make_view(clips, config.data), config,
+                      view_cache.make_variants(clips, config.data))
 
 
 def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
-                 config: ml_collections.ConfigDict) -> Experiment:
+                 config: ml_collections.ConfigDict,
+                 train_inputs: np.ndarray | None = None) -> Experiment:
   folds = protocols.make_folds(clips, config.protocol)
   fold_ids = list(config.train.only_folds) or list(range(len(folds.names)))
   unknown = [f for f in fold_ids if not 0 <= f < len(folds.names)]
@@ -82,7 +88,7 @@ def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
                       f"{clips.class_names[c]!r}: it gets zero sampling and loss weight")
   for w in warnings:
     log.warning(w)
-  return Experiment(clips, inputs, folds, fold_ids, warnings)
+  return Experiment(clips, inputs, folds, fold_ids, warnings, train_inputs)
 
 
 def _check_config(config: ml_collections.ConfigDict) -> None:
@@ -104,6 +110,10 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"train.fold_chunk={config.train.fold_chunk} must be >= 0 (0: sized from "
                      "device memory)")
   compute_dtype(config)  # an unknown model.dtype fails before any write
+  smooth = config.train.get("smooth_probability", 0.0)
+  if not 0 <= smooth <= 1 or (smooth and not config.train.get("smooth_sigma", 1.0) >= 0.5):
+    raise ValueError(f"train.smooth_probability={smooth} must be in [0, 1] and train.smooth_sigma="
+                     f"{config.train.get('smooth_sigma', 1.0)} >= 0.5 (sigma ~ U(0.5, smooth_sigma))")
   if config.train.batch_size % config.mesh.data:
     raise ValueError(f"train.batch_size={config.train.batch_size} must be a multiple of "
                      f"mesh.data={config.mesh.data}")
@@ -225,6 +235,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       loss_weights=loss_weights)
   fold_data = jax.device_put(fold_data, fold_sh)
   inputs = jax.device_put(exp.inputs, repl)
+  variants = exp.train_inputs is not None
+  train_inputs = jax.device_put(exp.train_inputs, repl) if variants else inputs
   labels = jax.device_put(clips.label.astype(np.int32), repl)
 
   dtype = compute_dtype(config)
@@ -250,7 +262,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   free_before = distributed.min_over_processes(memory.device_free_bytes(
       distributed.local_mesh_device(devices), memory.num_host_devices()))
   state_per_device = memory.tree_bytes(abstract_state) // mesh.shape[sharding.FOLD]
-  data_per_device = exp.inputs.nbytes + memory.tree_bytes(fold_data) // mesh.shape[sharding.FOLD]
+  data_per_device = (exp.inputs.nbytes + (exp.train_inputs.nbytes if variants else 0)
+                     + memory.tree_bytes(fold_data) // mesh.shape[sharding.FOLD])
   memory.check_resident_fits(state_per_device, data_per_device, free_before, folds_per_device)
 
   mngr = checkpoints.manager(workdir)
@@ -273,10 +286,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         model, tx, batch_size=config.train.batch_size, to_input=to_input, flip=config.train.flip,
         rotate_degrees=config.train.rotate_degrees, mesh=mesh, strategy=strategy,
         fold_chunk=chunk, compute_dtype=dtype, loss=config.train.get("loss", "cross_entropy"),
-        frame_subsets=tuple(config.train.get("frame_subsets", ())))
+        frame_subsets=tuple(config.train.get("frame_subsets", ())), view_variants=variants,
+        smoothing=(config.train.get("smooth_probability", 0.0),
+                   config.train.get("smooth_sigma", 1.0)))
     if not hasattr(step, "lower"):  # 'loop' (a Python loop of jitted calls), or a wrapped step
       return step
-    return step.lower(state, fold_data, inputs, labels).compile()
+    return step.lower(state, fold_data, train_inputs, labels).compile()
 
   if strategy == "loop":  # one fold's program at a time: no chunk to choose
     fold_chunk, train_step = 1, compile_train_step(1)
@@ -333,7 +348,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         break
       step_metrics = []
       for s in range(steps_per_epoch):
-        state, m = train_step(state, fold_data, inputs, labels)
+        state, m = train_step(state, fold_data, train_inputs, labels)
         step_metrics.append(m)
         if (s + 1) % config.log_every_steps == 0 or s + 1 == steps_per_epoch:
           loss = float(np.mean(distributed.to_host(m["loss"])[:real]))

@@ -207,3 +207,72 @@ def test_training_sets_each_folds_pixel_selection_from_its_training_clips():
   state = train._per_fold_constants(state, view, train_mask, None)
   np.testing.assert_array_equal(np.asarray(state.batch_stats[strcn.PIXEL_INDEX]),
                                 strcn.select_pixels(view, train_mask, 20))
+
+
+def test_magnified_views_filter_the_stored_span_then_select_frames(clip):
+  from mejax.preprocess import magnify
+  view = views.clip_view(clip, 2, 6, 9, _data(view="uniform", num_frames=4, size=64,
+                                              magnify_alpha=8.0))
+  span = magnify.magnify(clip[2:10], 8.0)            # onset..offset at the stored frame rate
+  expected = span[np.rint(np.linspace(0, 7, 4)).astype(int)]
+  np.testing.assert_array_equal(view, expected)
+  # Selecting first and magnifying the 4 frames would amplify another temporal frequency.
+  assert not np.array_equal(view, magnify.magnify(clip[[2, 4, 7, 9]], 8.0))
+
+
+def test_view_variants_give_each_sample_a_random_variant():
+  from mejax.data import on_device
+  # Variant k of sample n holds the value 10 k + n.
+  inputs = (10 * jnp.arange(4)[:, None] + jnp.arange(6)[None]).astype(jnp.uint8)
+  inputs = jnp.broadcast_to(inputs[:, :, None, None, None, None], (4, 6, 2, 3, 3, 1))
+  idx = jnp.asarray([5, 0, 3] * 20)
+  clips = np.asarray(on_device.gather_clips(jax.random.key(0), inputs, idx, True))
+  assert clips.shape == (60, 2, 3, 3, 1)
+  values = clips[:, 0, 0, 0, 0].astype(int)
+  np.testing.assert_array_equal(values % 10, np.asarray(idx))      # the drawn samples
+  assert set((values // 10).tolist()) == {0, 1, 2, 3}                # every variant drawn
+  plain = on_device.gather_clips(jax.random.key(0), inputs[1], idx, False)
+  np.testing.assert_array_equal(np.asarray(plain)[:, 0, 0, 0, 0], 10 + np.asarray(idx))
+
+
+def test_smoothing_blurs_the_chosen_clips_and_keeps_the_rest():
+  from mejax.data import on_device
+  rng = np.random.default_rng(0)
+  clips = jnp.asarray(rng.normal(size=(64, 2, 12, 12, 1)), jnp.float32)
+  same = on_device.smooth(jax.random.key(0), clips, 0.0, 1.5)
+  np.testing.assert_array_equal(np.asarray(same), np.asarray(clips))
+  out = np.asarray(on_device.smooth(jax.random.key(0), clips, 0.5, 1.5))
+  changed = ~np.all(out == np.asarray(clips), axis=(1, 2, 3, 4))
+  assert 16 < changed.sum() < 48                           # about half the clips
+  roughness = lambda x: np.abs(np.diff(x, axis=2)).mean(axis=(1, 2, 3, 4))
+  assert (roughness(out[changed]) < 0.8 * roughness(np.asarray(clips)[changed])).all()
+  # A blur of a constant frame is the frame (weights sum to 1, edges repeated).
+  flat = jnp.full((4, 1, 6, 6, 3), 0.3)
+  np.testing.assert_allclose(np.asarray(on_device.smooth(jax.random.key(1), flat, 1.0, 1.5)), 0.3,
+                             atol=1e-6)
+  # Each clip is blurred with one kernel over all of its frames.
+  clip = jnp.broadcast_to(clips[:1, :1], (1, 3, 12, 12, 1))
+  blurred = np.asarray(on_device.smooth(jax.random.key(2), clip, 1.0, 1.5))
+  np.testing.assert_array_equal(blurred[0, 0], blurred[0, 2])
+
+
+@pytest.mark.slow
+def test_convlstm_macro_preset_trains_with_smoothing_on_a_hold_out(tiny_data_dir, tmp_path):
+  config = config_files.load(CONFIGS / "convlstm.py", "macro")
+  assert config.train.smooth_probability > 0 and config.protocol.name == "holdout"
+  config.data.datasets = ("synthetic_me/micro_tiny",)   # the macro datasets are licensed
+  config.data.data_dir = tiny_data_dir
+  config.data.size, config.data.num_frames = 16, 4
+  config.model.width_multiplier = 1 / 32
+  config.train.num_epochs, config.train.steps_per_epoch, config.train.batch_size = 2, 2, 4
+  config.eval.every_epochs = 1
+  config.progress = False
+  train.train_and_evaluate(config, str(tmp_path))
+  metrics = json.loads((tmp_path / "metrics.json").read_text())
+  folds = json.loads((tmp_path / "folds.json").read_text())
+  assert len(metrics["history"]) == 2
+  assert all(np.isfinite(h["val_loss"]) for h in metrics["history"])
+  (fold,) = folds["folds"]                                # one 80/20 split
+  assert len(fold["val"]) > 0 and not set(fold["val"]) & set(fold["test"])
+  assert metrics["report"]["pooled"]["n"] == len(fold["test"])
+  assert len(fold["test"]) == round(0.2 * len(folds["sample_ids"]))

@@ -164,8 +164,8 @@ def test_held_out_subject_contributes_nothing_to_its_fold(tiny_data_dir, tmp_pat
 
   prepare_view = train.prepare_view
 
-  def scrambled(clips, inputs, config):
-    exp = prepare_view(clips, inputs, config)
+  def scrambled(clips, inputs, config, *variants):
+    exp = prepare_view(clips, inputs, config, *variants)
     test = exp.folds.test[fold_index]
     rng = np.random.default_rng(0)
     exp.inputs[test] = rng.integers(0, 256, exp.inputs[test].shape, dtype=np.uint8)

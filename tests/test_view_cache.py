@@ -100,3 +100,29 @@ def test_prepare_command_writes_the_view_cache_of_a_config(tiny_data_dir, tmp_pa
   path = view_cache.cache_path(config.data)
   assert path.exists() and str(path) in proc.stdout
   assert view_cache.load(path, config.data) is not None
+
+
+def test_training_magnification_variants_are_views_of_their_own(tiny_data_dir, tmp_path,
+                                                                  monkeypatch):
+  """data.train_magnify_alphas: one view per factor for training, each cached; the evaluated
+  view keeps data.magnify_alpha."""
+  data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
+  config = tiny_config(data_dir, **{"data.magnify_alpha": 8.0,
+                                    "data.train_magnify_alphas": (5.0, 14.0)})
+  exp = train.prepare(config)
+  assert exp.train_inputs.shape == (2,) + exp.inputs.shape
+  for alpha, variant in zip((5.0, 14.0), exp.train_inputs):
+    single = tiny_config(data_dir, **{"data.magnify_alpha": alpha})
+    np.testing.assert_array_equal(variant, view_cache.make_view(exp_clips(single), single.data))
+  assert not np.array_equal(exp.train_inputs[0], exp.train_inputs[1])
+  plain = tiny_config(data_dir, **{"data.magnify_alpha": 8.0})
+  assert train.prepare(plain).train_inputs is None
+
+  monkeypatch.setattr(clipset_lib, "load", lambda *a, **k: pytest.fail("TFRecords read"))
+  cached = train.prepare(config)
+  np.testing.assert_array_equal(cached.train_inputs, exp.train_inputs)
+  np.testing.assert_array_equal(cached.inputs, exp.inputs)
+
+
+def exp_clips(config):
+  return clipset_lib.load(config.data.datasets, config.data.data_dir, config.data.label_map)

@@ -56,6 +56,16 @@ def sample_indices(key: jax.Array, probabilities: jax.Array, batch_size: int) ->
                            p=probabilities)
 
 
+def gather_clips(key: jax.Array, inputs: jax.Array, idx: jax.Array,
+                 view_variants: bool) -> jax.Array:
+  """The clips of a minibatch: inputs[idx]; with view variants (inputs [K, N, ...], e.g. one
+  view per magnification factor) each sample comes from one of the K, drawn uniformly."""
+  if not view_variants:
+    return inputs[idx]
+  variant = jax.random.randint(key, idx.shape, 0, inputs.shape[0])
+  return inputs[variant, idx]
+
+
 def normalise(clips_uint8: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array:
   x = clips_uint8.astype(jnp.float32) / 255.0
   x = (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
@@ -127,6 +137,35 @@ def augment(key: jax.Array, clips: jax.Array, flip: bool, rotate_degrees: float)
     angles = jax.random.uniform(rot_key, (n,), minval=-rotate_degrees, maxval=rotate_degrees)
     clips = jax.vmap(_rotate_clip)(clips, jnp.deg2rad(angles))
   return clips
+
+
+def smooth(key: jax.Array, clips: jax.Array, probability: float, max_sigma: float) -> jax.Array:
+  """The seed paper's smoothing augmentation (macro clips): with `probability`, every frame of a
+  clip is blurred by one Gaussian, sigma ~ U(0.5, max_sigma) pixels per clip (separable, edge
+  pixels repeated, radius ceil(3 max_sigma)). Training minibatches only."""
+  if probability <= 0:
+    return clips
+  n = clips.shape[0]
+  apply_key, sigma_key = jax.random.split(key)
+  radius = max(1, int(np.ceil(3 * max_sigma)))
+  offsets = jnp.arange(-radius, radius + 1, dtype=jnp.float32)
+  sigma = jax.random.uniform(sigma_key, (n, 1), minval=0.5, maxval=max(max_sigma, 0.5))
+  weights = jnp.exp(-0.5 * (offsets[None] / sigma) ** 2)
+  weights = weights / weights.sum(-1, keepdims=True)
+  identity = (offsets == 0).astype(jnp.float32)[None]
+  weights = jnp.where(jax.random.bernoulli(apply_key, probability, (n, 1)), weights, identity)
+
+  def blur(clip, w):  # (T, H, W, C), taps [2 radius + 1]
+    for axis in (1, 2):
+      size = clip.shape[axis]
+      pad = [(0, 0)] * clip.ndim
+      pad[axis] = (radius, radius)
+      padded = jnp.pad(clip, pad, mode="edge")
+      clip = sum(w[k] * jax.lax.slice_in_dim(padded, k, k + size, axis=axis)
+                 for k in range(2 * radius + 1))
+    return clip
+
+  return jax.vmap(blur)(clips, weights.astype(clips.dtype))
 
 
 def frame_subset(key: jax.Array, clips: jax.Array, fractions: tuple[float, ...]) -> jax.Array:

@@ -30,7 +30,8 @@ from mejax.data.clipset import ClipSet
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+# 2: magnified views filter the stored span, then select frames (1 selected, then filtered).
+FORMAT = 2
 _ARRAYS = ("sample_id", "dataset", "subject", "emotion", "action_units", "objective_class", "fps",
            "onset", "apex", "offset", "label")
 
@@ -89,14 +90,79 @@ def make_view(clips: ClipSet, data) -> np.ndarray:
 def load_or_build(data, write: bool = True) -> tuple[ClipSet, np.ndarray]:
   """(ClipSet, view) of a `config.data`: from its cache when one matches (numpy only), else from
   the TFRecords, then cached (`write`: this process writes it; `data.view_cache=False`: never)."""
+  return _load_or_build(data, write, _ClipSource(data))
+
+
+def load_or_build_with_variants(data, write: bool = True
+                                ) -> tuple[ClipSet, np.ndarray, np.ndarray | None]:
+  """(ClipSet, view, training variants [K, N, ...] or None) of a `config.data`.
+
+  The variants are the same view at each of `data.train_magnify_alphas` (STRCN's magnification
+  factors), each cached like a view of its own; the TFRecords are read at most once for all.
+  """
+  source = _ClipSource(data)
+  clips, view = _load_or_build(data, write, source)
+  variants = []
+  for variant in variant_configs(data):
+    variant_clips, variant_view = _load_or_build(variant, write, source)
+    _check_same_clips(clips, variant_clips, variant)
+    variants.append(variant_view)
+  return clips, view, (np.stack(variants) if variants else None)
+
+
+def make_variants(clips: ClipSet, data) -> np.ndarray | None:
+  """The training variants of `load_or_build_with_variants`, built from loaded clips."""
+  variants = [make_view(clips, variant) for variant in variant_configs(data)]
+  return np.stack(variants) if variants else None
+
+
+def variant_configs(data) -> list:
+  """One `config.data` per training magnification factor (`data.train_magnify_alphas`): the
+  evaluated view with its `magnify_alpha` replaced."""
+  alphas = tuple(data.get("train_magnify_alphas", ()) or ())
+  bad = [a for a in alphas if not float(a) >= 0]
+  if bad:
+    raise ValueError(f"data.train_magnify_alphas must be >= 0, got {bad}")
+  out = []
+  for alpha in alphas:
+    variant = data.copy_and_resolve_references()
+    with variant.unlocked():  # --config files load locked
+      variant.magnify_alpha = float(alpha)
+      variant.train_magnify_alphas = ()
+    out.append(variant)
+  return out
+
+
+class _ClipSource:
+  """The ClipSet of a `config.data` read from the TFRecords on first use, then kept."""
+
+  def __init__(self, data):
+    self._data, self._clips = data, None
+
+  def __call__(self) -> ClipSet:
+    if self._clips is None:
+      data = self._data
+      clips = clipset_lib.load(data.datasets, data.data_dir, data.label_map)
+      self._clips = composites.select(clips, data.get("selection", ""))
+    return self._clips
+
+
+def _check_same_clips(clips: ClipSet, other: ClipSet, variant) -> None:
+  if not np.array_equal(clips.uid, other.uid):
+    raise ValueError(
+        f"The cached view {cache_path(variant)} (magnify_alpha {variant.magnify_alpha}) holds "
+        "other clips than the evaluated view; delete it (or set data.view_cache=False) to rebuild "
+        "both from the TFRecords")
+
+
+def _load_or_build(data, write: bool, source: _ClipSource) -> tuple[ClipSet, np.ndarray]:
   use_cache = data.get("view_cache", True)
   path = cache_path(data)
   cached = load(path, data) if use_cache else None
   if cached is not None:
     log.info("View read from the cache %s", path)
     return cached
-  clips = clipset_lib.load(data.datasets, data.data_dir, data.label_map)
-  clips = composites.select(clips, data.get("selection", ""))
+  clips = source()
   view = make_view(clips, data)
   if use_cache and write:
     try:

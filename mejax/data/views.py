@@ -134,11 +134,16 @@ def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> n
   if idx.max() >= len(frames) or idx.min() < 0:
     raise ValueError(f"frame indices {idx.min()}..{idx.max()} outside the {len(frames)} stored "
                      "frames")
-  clip = frames[idx]
   alpha = data.get("magnify_alpha", 0.0)
   if alpha:
+    # Magnify the stored span at its own frame rate, as the papers magnify the video, then
+    # select: the IIR band-pass is per frame, so filtering a resampled or two-frame (flow) clip
+    # would amplify other frequencies.
     from mejax.preprocess import magnify
-    clip = magnify.magnify(clip, alpha)
+    first = int(idx.min())
+    clip = magnify.magnify(frames[first:int(idx.max()) + 1], alpha)[idx - first]
+  else:
+    clip = frames[idx]
   if grey or kind == "flow":
     clip = _grey(clip)
   if kind == "dynamic_image":
