@@ -30,7 +30,8 @@ def get_config(arg: str | None = None):
   c.data.size = 64
   c.data.normalisation = "kinetics"
   c.train.frame_subsets = (1.0, 0.9, 0.8, 0.7, 0.6)
-  del c.data["flow_range"]
+  for key in ("flow_range", "flow_method", "flow_strain", "strain_range"):
+    del c.data[key]
   if arg == "smoke":
     config_files.smoke(c)
     c.data.size = 32

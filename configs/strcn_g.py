@@ -3,7 +3,8 @@
   python -m mejax.main --config configs/strcn_g.py --workdir runs/strcn_g
   python -m mejax.main --config configs/strcn_g.py:smoke --workdir runs/strcn_g_smoke
 
-Input: the optical flow (Farneback; TV-L1 where opencv-contrib is installed is not wired in)
+Input: the optical flow (data.flow_method: Farneback, or 'tvl1' where opencv-contrib-python-headless
+replaces opencv-python-headless; data.flow_strain adds the optical strain as a third channel)
 between the onset and the apex of the magnified clip (the apex estimated as argmax_t
 std(I(t) - I(0)) where not annotated), quantised to uint8 over +-data.flow_range pixels, 2
 channels. Presets: (none) 144x144 flow (Table I's pools need >= 132 px), M = 64 feature maps,
@@ -29,6 +30,9 @@ def get_config(arg: str | None = None):
   # Training draws each clip from one of 10 views magnified by 5..14 (the paper's x10).
   c.data.train_magnify_alphas = tuple(float(a) for a in range(5, 15))
   c.data.flow_range = 4.0
+  c.data.flow_method = "farneback"   # or "tvl1" (opencv-contrib)
+  c.data.flow_strain = False         # True: + optical strain channel (0..strain_range)
+  c.data.strain_range = 1.0
   c.data.normalisation = "unit"
   c.protocol.name = "loso"
   config_files.paper_sgd(c, learning_rate=1e-3, momentum=0.9, batch_size=20, num_epochs=30,

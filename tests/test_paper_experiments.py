@@ -61,6 +61,7 @@ def test_temporal_selections_follow_the_papers(clip):
     (dict(view="dynamic_image", regions="dynamic_image"), (1, 32, 32, 9)),
     (dict(view="dynamic_image", magnify_alpha=8.0), (1, 32, 32, 3)),
     (dict(view="flow"), (1, 32, 32, 2)),
+    (dict(view="flow", flow_strain=True), (1, 32, 32, 3)),
 ])
 def test_paper_views_have_the_shape_view_shape_announces(clip, kw, shape):
   data = _data(**kw)
@@ -276,3 +277,37 @@ def test_convlstm_macro_preset_trains_with_smoothing_on_a_hold_out(tiny_data_dir
   assert len(fold["val"]) > 0 and not set(fold["val"]) & set(fold["test"])
   assert metrics["report"]["pooled"]["n"] == len(fold["test"])
   assert len(fold["test"]) == round(0.2 * len(folds["sample_ids"]))
+
+
+def test_flow_view_channels_are_the_flow_and_its_strain(clip):
+  from mejax.preprocess import flow
+  data = _data(view="flow", flow_strain=True, strain_range=0.5)
+  view = views.clip_view(clip, 2, 6, 9, data)[0]
+  small = views.resize_frames(clip[[2, 6]], 32, grey=True)
+  field = flow.optical_flow(small[0], small[1])
+  np.testing.assert_array_equal(view[..., :2], views.flow_to_uint8(field, 4.0))
+  strain = flow.optical_strain(field)
+  np.testing.assert_array_equal(view[..., 2], np.rint(255 * np.clip(strain / 0.5, 0, 1)))
+  assert view[..., 2].max() > 0      # the expression strains the face
+  with pytest.raises(ValueError, match="flow_method 'lk'"):
+    views.view_shape(_data(view="flow", flow_method="lk"))
+
+
+def test_tvl1_flow_view_runs_where_opencv_contrib_is_installed(clip):
+  from mejax.preprocess import flow
+  data = _data(view="flow", flow_method="tvl1")
+  if not flow.tvl1_available():
+    with pytest.raises(ImportError, match="opencv-contrib-python-headless"):
+      views.clip_view(clip, 2, 6, 9, data)
+    pytest.skip("TV-L1 needs opencv-contrib (cv2.optflow); the error above names it")
+  view = views.clip_view(clip, 2, 6, 9, data)[0]
+  farneback = views.clip_view(clip, 2, 6, 9, _data(view="flow"))[0]
+  assert view.shape == farneback.shape and not np.array_equal(view, farneback)
+  # Both methods see the same motion: their fields agree in direction where it is large.
+  u = lambda v: v[..., :2].astype(float) - 127.5
+  moving = np.linalg.norm(u(farneback), axis=-1) > 20
+  assert moving.sum() > 10
+  cosine = (u(view) * u(farneback)).sum(-1)[moving] / (
+      np.linalg.norm(u(view), axis=-1)[moving] * np.linalg.norm(u(farneback), axis=-1)[moving]
+      + 1e-9)
+  assert np.median(cosine) > 0.5

@@ -62,7 +62,8 @@ def cache_path(data) -> pathlib.Path:
   key = {"format": FORMAT, "datasets": list(data.datasets), "label_map": data.label_map,
          "view": data.view, "num_frames": data.num_frames, "size": data.size,
          "grey": bool(data.grey)}
-  for name in ("selection", "regions", "magnify_alpha", "flow_range"):
+  for name in ("selection", "regions", "magnify_alpha", "flow_range", "flow_method", "flow_strain",
+               "strain_range"):
     if data.get(name, None):  # only when set: keys of the plain frame views stay as they were
       key[name] = data[name]
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]

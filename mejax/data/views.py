@@ -124,6 +124,11 @@ def flow_to_uint8(flow_field: np.ndarray, flow_range: float) -> np.ndarray:
   return np.rint(127.5 + 127.5 * scaled).astype(np.uint8)
 
 
+def strain_to_uint8(strain: np.ndarray, strain_range: float) -> np.ndarray:
+  """(H, W) optical strain magnitude -> (H, W, 1) uint8, 0 = none, 255 = strain_range or more."""
+  return np.rint(255.0 * np.clip(strain / strain_range, 0.0, 1.0)).astype(np.uint8)[..., None]
+
+
 def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> np.ndarray:
   """The view of one clip: uint8 (T, size, size, C) as `view_shape(data)` says."""
   kind, size, grey = data.view, data.size, bool(data.grey)
@@ -152,8 +157,12 @@ def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> n
   elif kind == "flow":
     from mejax.preprocess import flow
     small = resize_frames(clip, size, grey=True)  # flow at the model's resolution
-    field = flow.optical_flow(small[0], small[1])
-    return flow_to_uint8(field, data.get("flow_range", 4.0))[None]
+    field = flow.optical_flow(small[0], small[1], data.get("flow_method", "farneback"))
+    out = flow_to_uint8(field, data.get("flow_range", 4.0))
+    if data.get("flow_strain", False):
+      out = np.concatenate([out, strain_to_uint8(flow.optical_strain(field),
+                                                 data.get("strain_range", 1.0))], axis=-1)
+    return out[None]
   if regions:
     from mejax.preprocess import regions as regions_lib
     return regions_lib.face_regions(clip, regions, size)
@@ -173,7 +182,7 @@ def paper_view(clips: ClipSet, data) -> np.ndarray:
 
 def make_view(clips: ClipSet, data) -> np.ndarray:
   """The view a `config.data` section asks for (data.view, num_frames, size, grey, regions,
-  magnify_alpha, flow_range)."""
+  magnify_alpha; for flow: flow_method, flow_range, flow_strain, strain_range)."""
   view_shape(data)  # validates the keys
   if data.view == "onset_apex" and not data.get("regions", "") and not data.get("magnify_alpha",
                                                                                0.0):
@@ -191,7 +200,11 @@ def view_shape(data) -> tuple[int, int, int, int]:
   if data.view == "flow":
     if regions:
       raise ValueError("data.view 'flow' takes no data.regions")
-    return (1, data.size, data.size, 2)
+    from mejax.preprocess import flow
+    method = data.get("flow_method", "farneback")
+    if method not in flow.FLOW_METHODS:
+      raise ValueError(f"Unknown data.flow_method {method!r}; known: {flow.FLOW_METHODS}")
+    return (1, data.size, data.size, 3 if data.get("flow_strain", False) else 2)
   channels = (1 if data.grey else 3) * _REGION_COUNT[regions]
   frames = 1 if data.view == "dynamic_image" else data.num_frames
   return (frames, data.size, data.size, channels)
