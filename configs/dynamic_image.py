@@ -3,6 +3,7 @@
   python -m mejax.main --config configs/dynamic_image.py --workdir runs/di_vgg
   python -m mejax.main --config configs/dynamic_image.py:resnet --workdir runs/di_resnet
   python -m mejax.main --config configs/dynamic_image.py:smoke --workdir runs/di_smoke
+  python -m mejax.main --config configs/dynamic_image.py:resnet,smoke --workdir runs/di_resnet_smoke
 
 Input: the approximate-rank-pooling dynamic image of the magnified onset..offset frames, its
 eyebrow, nose and mouth regions (fixed boxes of the eye-aligned face crop, eyes masked;
@@ -10,7 +11,7 @@ eyebrow, nose and mouth regions (fixed boxes of the eye-aligned face crop, eyes 
 Presets: (none) VGG-style CNN from scratch (the paper fine-tunes face-pretrained VGG19/ResNet50),
 magnification alpha 8, SGD lr 1e-4 (the paper's) with momentum 0.9, 30 epochs, 10-fold CV;
 resnet: the ResNet-style CNN; smoke: VGG-style at width 1/4 on synthetic_me/micro, 24 LOSO
-folds, 32x32 regions, 8 epochs, lr 1e-2.
+folds, 32x32 regions, 8 epochs, lr 1e-2; resnet,smoke: the ResNet-style CNN resized the same way.
 """
 
 import pathlib
@@ -30,14 +31,13 @@ def get_config(arg: str | None = None):
   c.protocol.grouped = False
   config_files.paper_sgd(c, learning_rate=1e-4, momentum=0.9, batch_size=16, num_epochs=30,
                          eval_every=5, flip=True)
-  if arg == "resnet":
+  variant, smoke = config_files.parse_preset(arg, ("resnet",), "configs/dynamic_image.py")
+  if variant == "resnet":
     c.model.name = "di_resnet"
-  elif arg == "smoke":
+  if smoke:
     config_files.smoke(c)
     c.data.size = 32
     c.model.width_multiplier = 0.25
     c.train.learning_rate = 1e-2
     c.train.balanced_sampling = True
-  elif arg not in (None, ""):
-    raise ValueError(f"Unknown preset {arg!r} for configs/dynamic_image.py; known: resnet, smoke")
   return c

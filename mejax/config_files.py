@@ -55,3 +55,18 @@ def smoke(c: ml_collections.ConfigDict, epochs: int = 8) -> ml_collections.Confi
   c.train.fold_strategy = "loop"
   c.eval.every_epochs = epochs
   return c
+
+
+def parse_preset(arg: str | None, variants: tuple[str, ...], file: str) -> tuple[str, bool]:
+  """A preset argument "VARIANT", "smoke" or "VARIANT,smoke" -> (variant or "", smoke).
+
+  `variants` are the file's model / experiment variants; "smoke" resizes any of them to run on
+  synthetic_me on this machine (e.g. configs/model_a.py:split,smoke).
+  """
+  parts = [p for p in (arg or "").split(",") if p]
+  unknown = [p for p in parts if p != "smoke" and p not in variants]
+  chosen = [p for p in parts if p in variants]
+  if unknown or len(chosen) > 1 or len(set(parts)) != len(parts):
+    raise ValueError(f"Unknown preset {arg!r} for {file}; known: {', '.join(variants + ('smoke',))}"
+                     f" or VARIANT,smoke")
+  return (chosen[0] if chosen else ""), "smoke" in parts

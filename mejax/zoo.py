@@ -28,9 +28,13 @@ ZOO = {
     "stcnn": ("stcnn.py", "smoke"),
     "fusenet": ("fusenet.py", "smoke"),
     "model_a": ("model_a.py", "smoke"),
+    "split_model": ("model_a.py", "split,smoke"),
+    "model_b": ("model_a.py", "model_b,smoke"),
+    "model_c": ("model_a.py", "model_c,smoke"),
     "strcn_a": ("strcn_a.py", "smoke"),
     "strcn_g": ("strcn_g.py", "smoke"),
     "di_vgg": ("dynamic_image.py", "smoke"),
+    "di_resnet": ("dynamic_image.py", "resnet,smoke"),
 }
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the zoo's runs and table.")

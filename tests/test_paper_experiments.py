@@ -23,7 +23,10 @@ PAPER_CONFIGS = [("stcnn.py", None), ("stcnn.py", "smoke"), ("fusenet.py", None)
                  ("model_a.py", "split"), ("model_a.py", "model_b"), ("model_a.py", "model_c"),
                  ("model_a.py", "smoke"), ("strcn_g.py", None), ("strcn_g.py", "smoke"),
                  ("dynamic_image.py", None), ("dynamic_image.py", "resnet"),
-                 ("dynamic_image.py", "smoke"), ("strcn_a.py", None), ("strcn_a.py", "smoke")]
+                 ("dynamic_image.py", "smoke"), ("strcn_a.py", None), ("strcn_a.py", "smoke"),
+                 ("model_a.py", "split,smoke"), ("model_a.py", "model_b,smoke"),
+                 ("model_a.py", "model_c,smoke"), ("dynamic_image.py", "resnet,smoke"),
+                 ("convlstm.py", "macro")]
 
 
 def _data(**kw):
@@ -311,3 +314,14 @@ def test_tvl1_flow_view_runs_where_opencv_contrib_is_installed(clip):
       np.linalg.norm(u(view), axis=-1)[moving] * np.linalg.norm(u(farneback), axis=-1)[moving]
       + 1e-9)
   assert np.median(cosine) > 0.5
+
+
+def test_presets_combine_a_variant_with_smoke_and_refuse_unknown_ones():
+  split = config_files.load(CONFIGS / "model_a.py", "split,smoke")
+  assert split.model.name == "split_model" and split.data.size == 32
+  assert split.data.datasets == ("synthetic_me/micro",)
+  assert config_files.load(CONFIGS / "model_a.py", "smoke,split").to_dict() == split.to_dict()
+  for bad in ("smoke,nope", "split,model_c", "smoke,smoke"):
+    with pytest.raises(ValueError, match=r"configs/model_a.py; known: split, model_b, model_c, "
+                                         r"smoke or VARIANT,smoke"):
+      config_files.load(CONFIGS / "model_a.py", bad)
