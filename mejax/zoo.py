@@ -43,17 +43,23 @@ _EPOCHS = flags.DEFINE_integer("epochs", None, "Override every preset's train.nu
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data dir (default: the configs').")
 
 
-def zoo_config(name: str, epochs: int | None = None, data_dir: str | None = None):
+def zoo_config(name: str, epochs: int | None = None, data_dir: str | None = None,
+               datasets: tuple[str, ...] | None = None):
   """The config the zoo trains `name` with (its paper config's smoke preset, LOSO folds)."""
   file, preset = ZOO[name]
   config = config_files.load(CONFIGS / file, preset)
   config.protocol.name = "loso"  # one fold list for every model: the comparison's point
   config.progress = False
+  # The smoke presets pin 'loop' (what 'auto' picks on one CPU device); 'auto' keeps that there
+  # and uses every device of a multi-device machine.
+  config.train.fold_strategy = "auto"
   if epochs is not None:
     config.train.num_epochs = epochs
     config.eval.every_epochs = epochs
   if data_dir is not None:
     config.data.data_dir = data_dir
+  if datasets:
+    config.data.datasets = tuple(datasets)
   return config
 
 
@@ -69,11 +75,11 @@ def parameter_count(config) -> int:
   return summary.summarize(model, (1, *views.view_shape(config.data)))["total_params"]
 
 
-def run(workdir: pathlib.Path, names, epochs=None, data_dir=None) -> list[dict]:
+def run(workdir: pathlib.Path, names, epochs=None, data_dir=None, datasets=None) -> list[dict]:
   from mejax import train
   rows = []
   for name in names:
-    config = zoo_config(name, epochs, data_dir)
+    config = zoo_config(name, epochs, data_dir, datasets)
     run_dir = workdir / name
     metrics_path = run_dir / "metrics.json"
     timing_path = run_dir / "zoo_timing.json"
