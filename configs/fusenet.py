@@ -7,7 +7,8 @@
 The two regions are fixed boxes of the eye-aligned face crop (`mejax.preprocess.regions`, layout
 "fusenet"; the paper places them with 68 landmarks), 32x32 grey each, stacked on channels.
 Training as configs/stcnn.py. Presets: (none) intermediate fusion, D = 18; late: late fusion;
-smoke: synthetic_me/micro, 24 LOSO folds, 24x24 regions, D = 18, 8 epochs.
+smoke: synthetic_me/micro, 24 LOSO folds, 24x24 regions, D = 18, 8 epochs, onset-relative frames and momentum 0.9
+(`config_files.smoke_motion`); late,smoke.
 """
 
 import pathlib
@@ -23,13 +24,13 @@ def get_config(arg: str | None = None):
                                        "dense_activation": "relu", "dtype": "float32"})
   c.data.regions = "fusenet"
   c.data.size = 32
-  if arg == "late":
+  variant, smoke = config_files.parse_preset(arg, ("late",), "configs/fusenet.py")
+  if variant == "late":
     c.model.fusion = "late"
-  elif arg == "smoke":
+  if smoke:
     config_files.smoke(c)
     c.data.size = 24
     c.data.num_frames = 18  # the temporal kernel 15 and the pool 3 need >= 17
     c.train.balanced_sampling = True
-  elif arg not in (None, ""):
-    raise ValueError(f"Unknown preset {arg!r} for configs/fusenet.py; known: late, smoke")
+    config_files.smoke_motion(c, momentum=0.9)
   return c

@@ -9,7 +9,8 @@
 Presets: (none) Model-A, D = 36 frames centred on the apex (edge frames repeated), 128x128 grey,
 SGD lr 1e-3 momentum 0.9, batch 4, 100 epochs, stratified 5-fold; split: Split-Model, D = 26;
 model_b: STCNN with this paper's input; model_c: Model-C; smoke: Model-A on
-synthetic_me/micro, 24 LOSO folds, 32x32, D = 12, 8 epochs; VARIANT,smoke (e.g. split,smoke,
+synthetic_me/micro, 24 LOSO folds, 32x32, D = 12, 8 epochs, frames relative to the window's
+first (`config_files.smoke_motion`); VARIANT,smoke (e.g. split,smoke,
 model_c,smoke): that model resized the same way (Model-B: D = 18).
 """
 
@@ -46,4 +47,5 @@ def get_config(arg: str | None = None):
     c.train.batch_size = 16
     c.train.learning_rate = 1e-2
     c.train.balanced_sampling = True
+    config_files.smoke_motion(c)  # momentum 0.9 is the paper's already
   return c

@@ -7,7 +7,8 @@ Presets: (none) D = 18 (the paper's SMIC setting; D = 96 for CAS(ME)^2 with
 `--config.data.num_frames=96`), 64x64 grey, first D frames from the onset (the last one repeated
 when shorter), SGD lr 0.01, batch 16 (the public code's), 100 epochs, unweighted loss and
 sampling, no augmentation, one stratified 80/20 split (the paper's single split);
-smoke: synthetic_me/micro, 24 LOSO folds, 32x32, D = 18, 8 epochs.
+smoke: synthetic_me/micro, 24 LOSO folds, 32x32, D = 18, 8 epochs, onset-relative frames and
+momentum 0.9 (`config_files.smoke_motion`).
 """
 
 import pathlib
@@ -30,6 +31,7 @@ def get_config(arg: str | None = None):
     c.data.size = 32
     c.data.num_frames = 18  # the temporal kernel 15 and the pool 3 need >= 17
     c.train.balanced_sampling = True  # synthetic_me is imbalanced like the real sets
+    config_files.smoke_motion(c, momentum=0.9)
   elif arg not in (None, ""):
     raise ValueError(f"Unknown preset {arg!r} for configs/stcnn.py; known: smoke")
   return c

@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from mejax import checkpoints
 from mejax import config_files
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
@@ -83,7 +84,9 @@ def run(workdir: pathlib.Path, names, epochs=None, data_dir=None, datasets=None)
     run_dir = workdir / name
     metrics_path = run_dir / "metrics.json"
     timing_path = run_dir / "zoo_timing.json"
-    if metrics_path.exists() and timing_path.exists():
+    # A finished run is read back only when it is this config's (else: refused, keys named).
+    if metrics_path.exists() and timing_path.exists() and checkpoints.claim_workdir(run_dir,
+                                                                                    config):
       logging.info("zoo: %s already trained in %s", name, run_dir)
       seconds = json.loads(timing_path.read_text())["train_seconds"]
     else:

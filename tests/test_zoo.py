@@ -39,3 +39,7 @@ def test_zoo_writes_one_row_per_model_and_reads_finished_runs_back(tiny_data_dir
                   datasets=("synthetic_me/micro_tiny",))
   assert again == rows
   assert "| strcn_g | `configs/strcn_g.py:smoke` |" in zoo.table(rows)
+  # ...and a run made with another config is refused, not passed off as this one's.
+  with pytest.raises(ValueError, match="holds a different experiment.*train.num_epochs"):
+    zoo.run(tmp_path, names, epochs=2, data_dir=tiny_data_dir,
+            datasets=("synthetic_me/micro_tiny",))
