@@ -68,9 +68,12 @@ def main(argv):
           f"{builder.data_dir}{skipped}")
   if config is not None:
     from mejax.data import view_cache
-    clips, view = view_cache.load_or_build(config.data)
+    clips, view, _ = view_cache.load_or_build_with_variants(config.data)
     print(f"View {view.shape} of {len(clips)} clips cached in "
           f"{view_cache.cache_path(config.data)}")
+    for variant in view_cache.variant_configs(config.data):
+      print(f"Training view at magnify_alpha {variant.magnify_alpha} cached in "
+            f"{view_cache.cache_path(variant)}")
 
 
 if __name__ == "__main__":

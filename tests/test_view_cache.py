@@ -100,6 +100,17 @@ def test_prepare_command_writes_the_view_cache_of_a_config(tiny_data_dir, tmp_pa
   path = view_cache.cache_path(config.data)
   assert path.exists() and str(path) in proc.stdout
   assert view_cache.load(path, config.data) is not None
+  # With training magnification factors, their views are cached too.
+  proc = subprocess.run(
+      [sys.executable, "-m", "mejax.prepare", "--config", "tests/tiny_config.py",
+       "--config.data.magnify_alpha=8", "--config.data.train_magnify_alphas=(5.0,14.0)",
+       "--data_dir", data_dir], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  config = tiny_config(data_dir, **{"data.magnify_alpha": 8.0,
+                                    "data.train_magnify_alphas": (5.0, 14.0)})
+  for variant in [config.data] + view_cache.variant_configs(config.data):
+    path = view_cache.cache_path(variant)
+    assert path.exists() and str(path) in proc.stdout
 
 
 def test_training_magnification_variants_are_views_of_their_own(tiny_data_dir, tmp_path,
