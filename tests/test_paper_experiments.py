@@ -325,3 +325,20 @@ def test_presets_combine_a_variant_with_smoke_and_refuse_unknown_ones():
     with pytest.raises(ValueError, match=r"configs/model_a.py; known: split, model_b, model_c, "
                                          r"smoke or VARIANT,smoke"):
       config_files.load(CONFIGS / "model_a.py", bad)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.smooth_probability", 1.5, r"train.smooth_probability=1.5 must be in \[0, 1\]"),
+    ("train.smooth_sigma", 0.2, r"train.smooth_sigma=0.2 >= 0.5"),
+    ("data.train_magnify_alphas", (5.0, -1.0), r"train_magnify_alphas must be >= 0, got \[-1.0\]"),
+])
+def test_bad_augmentation_settings_are_refused_before_training(tiny_data_dir, tmp_path, key,
+                                                               value, message):
+  config = config_files.load(CONFIGS / "convlstm.py", "macro")
+  config.data.datasets = ("synthetic_me/micro_tiny",)
+  config.data.data_dir = tiny_data_dir
+  section, name = key.split(".")
+  config[section][name] = value
+  with pytest.raises(ValueError, match=message):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / "checkpoints").exists()
