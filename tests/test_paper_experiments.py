@@ -12,6 +12,7 @@ import pytest
 from mejax import config_files
 from mejax import models
 from mejax import train
+from mejax import zoo
 from mejax.data import views
 from mejax.models import summary
 from mejax.synthetic import faces as synthetic_faces
@@ -120,9 +121,10 @@ def test_summary_numbers_of_the_paper_tables():
 # Each trains a few steps through train_and_evaluate on synthetic_me/micro_tiny: the view, the
 # model (dropout, no BatchNorm / BatchNorm), the optimiser, schedule and loss of its paper.
 @pytest.mark.slow
-@pytest.mark.parametrize("file", ["stcnn.py", "strcn_g.py", "dynamic_image.py", "strcn_a.py"])
-def test_paper_smoke_configs_train_and_evaluate(file, tiny_data_dir, tmp_path):
-  config = config_files.load(CONFIGS / file, "smoke")
+@pytest.mark.parametrize("file, preset", [entry for name, entry in zoo.ZOO.items()
+                                          if name != "convlstm_ae"])  # tests/test_train.py's
+def test_paper_smoke_configs_train_and_evaluate(file, preset, tiny_data_dir, tmp_path):
+  config = config_files.load(CONFIGS / file, preset)
   config.data.datasets = ("synthetic_me/micro_tiny",)
   config.data.data_dir = tiny_data_dir
   config.protocol.name = "kfold"
