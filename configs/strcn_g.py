@@ -4,7 +4,7 @@
   python -m mejax.main --config configs/strcn_g.py:smoke --workdir runs/strcn_g_smoke
 
 Input: the optical flow (data.flow_method: Farneback, or 'tvl1' where opencv-contrib-python-headless
-replaces opencv-python-headless; data.flow_strain adds the optical strain as a third channel)
+replaces opencv-python-headless, same 4.x version; data.flow_strain adds the optical strain as a third channel)
 between the onset and the apex of the magnified clip (the apex estimated as argmax_t
 std(I(t) - I(0)) where not annotated), quantised to uint8 over +-data.flow_range pixels, 2
 channels. Presets: (none) 144x144 flow (Table I's pools need >= 132 px), M = 64 feature maps,

@@ -75,8 +75,8 @@ def optical_flow(a: np.ndarray, b: np.ndarray, method: str = "farneback",
     if not tvl1_available():
       raise ImportError(
           f"TV-L1 optical flow needs OpenCV's contrib modules (cv2.optflow), which this "
-          f"OpenCV {cv2.__version__} lacks: install {CONTRIB_PACKAGE} (in place of "
-          f"opencv-python-headless), or use method='farneback'")
+          f"OpenCV {cv2.__version__} lacks: install {CONTRIB_PACKAGE}=={cv2.__version__}.* (in "
+          f"place of opencv-python-headless), or use method='farneback'")
     tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
     for name, value in params.items():
       camel = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
