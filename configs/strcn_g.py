@@ -3,9 +3,9 @@
   python -m mejax.main --config configs/strcn_g.py --workdir runs/strcn_g
   python -m mejax.main --config configs/strcn_g.py:smoke --workdir runs/strcn_g_smoke
 
-Input: the optical flow (data.flow_method: Farneback, or 'tvl1' where opencv-contrib-python-headless
-replaces opencv-python-headless, same 4.x version; data.flow_strain adds the optical strain as a third channel)
-between the onset and the apex of the magnified clip (the apex estimated as argmax_t
+Input: the optical flow (data.flow_method: Farneback, or 'tvl1' where
+opencv-contrib-python-headless of the same 4.x version replaces opencv-python-headless;
+data.flow_strain adds the optical strain as a third channel) between the onset and the apex of the magnified clip (the apex estimated as argmax_t
 std(I(t) - I(0)) where not annotated), quantised to uint8 over +-data.flow_range pixels, 2
 channels. Presets: (none) 144x144 flow (Table I's pools need >= 132 px), M = 64 feature maps,
 magnification alpha 8 for the evaluated clips and 5..14 for training (each training clip is drawn
