@@ -7,8 +7,8 @@
 The two regions are fixed boxes of the eye-aligned face crop (`mejax.preprocess.regions`, layout
 "fusenet"; the paper places them with 68 landmarks), 32x32 grey each, stacked on channels.
 Training as configs/stcnn.py. Presets: (none) intermediate fusion, D = 18; late: late fusion;
-smoke: synthetic_me/micro, 24 LOSO folds, 24x24 regions, D = 18, 8 epochs, onset-relative frames and momentum 0.9
-(`config_files.smoke_motion`); late,smoke.
+smoke: synthetic_me/micro, 24 LOSO folds, 24x24 regions, D = 18, 8 epochs, onset-relative
+frames and momentum 0.9 (`config_files.smoke_motion`); late,smoke.
 """
 
 import pathlib

@@ -5,9 +5,9 @@
 
 Input: the optical flow (data.flow_method: Farneback, or 'tvl1' where
 opencv-contrib-python-headless of the same 4.x version replaces opencv-python-headless;
-data.flow_strain adds the optical strain as a third channel) between the onset and the apex of the magnified clip (the apex estimated as argmax_t
-std(I(t) - I(0)) where not annotated), quantised to uint8 over +-data.flow_range pixels, 2
-channels. Presets: (none) 144x144 flow (Table I's pools need >= 132 px), M = 64 feature maps,
+data.flow_strain adds the optical strain as a third channel) between the onset and the apex of
+the magnified clip (the apex estimated as argmax_t std(I(t) - I(0)) where not annotated),
+quantised to uint8 over +-data.flow_range pixels, 2 channels. Presets: (none) 144x144 flow (Table I's pools need >= 132 px), M = 64 feature maps,
 magnification alpha 8 for the evaluated clips and 5..14 for training (each training clip is drawn
 from one of the 10 magnified versions, cached as views of their own), SGD momentum 0.9, weight
 decay 5e-4, lr 1e-3 x 0.8 per epoch, batch 20, STRCN's balanced loss, LOSO; smoke:

@@ -112,8 +112,9 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
   compute_dtype(config)  # an unknown model.dtype fails before any write
   smooth = config.train.get("smooth_probability", 0.0)
   if not 0 <= smooth <= 1 or (smooth and not config.train.get("smooth_sigma", 1.0) >= 0.5):
-    raise ValueError(f"train.smooth_probability={smooth} must be in [0, 1] and train.smooth_sigma="
-                     f"{config.train.get('smooth_sigma', 1.0)} >= 0.5 (sigma ~ U(0.5, smooth_sigma))")
+    raise ValueError(f"train.smooth_probability={smooth} must be in [0, 1] and "
+                     f"train.smooth_sigma={config.train.get('smooth_sigma', 1.0)} >= 0.5 "
+                     "(sigma ~ U(0.5, smooth_sigma))")
   if config.train.batch_size % config.mesh.data:
     raise ValueError(f"train.batch_size={config.train.batch_size} must be a multiple of "
                      f"mesh.data={config.mesh.data}")
