@@ -26,12 +26,11 @@ def get_config(arg: str | None = None):
   c.protocol.test_fraction = 0.2
   config_files.paper_sgd(c, learning_rate=0.01, momentum=0.0, batch_size=16, num_epochs=100,
                          eval_every=10)
-  if arg == "smoke":
+  _, smoke = config_files.parse_preset(arg, (), "configs/stcnn.py")
+  if smoke:
     config_files.smoke(c)
     c.data.size = 32
     c.data.num_frames = 18  # the temporal kernel 15 and the pool 3 need >= 17
     c.train.balanced_sampling = True  # synthetic_me is imbalanced like the real sets
     config_files.smoke_motion(c, momentum=0.9)
-  elif arg not in (None, ""):
-    raise ValueError(f"Unknown preset {arg!r} for configs/stcnn.py; known: smoke")
   return c

@@ -32,7 +32,8 @@ def get_config(arg: str | None = None):
   c.train.frame_subsets = (1.0, 0.9, 0.8, 0.7, 0.6)
   for key in ("flow_range", "flow_method", "flow_strain", "strain_range"):
     del c.data[key]
-  if arg == "smoke":
+  _, smoke = config_files.parse_preset(arg, (), "configs/strcn_a.py")
+  if smoke:
     config_files.smoke(c)
     c.data.size = 32
     c.data.num_frames = 16
@@ -40,6 +41,4 @@ def get_config(arg: str | None = None):
     c.model.features = 16
     c.train.learning_rate = 0.05
     c.train.lr_decay = 0.9
-  elif arg not in (None, ""):
-    raise ValueError(f"Unknown preset {arg!r} for configs/strcn_a.py; known: smoke")
   return c

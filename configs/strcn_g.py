@@ -41,13 +41,12 @@ def get_config(arg: str | None = None):
   c.train.lr_schedule = "exponential"
   c.train.lr_decay = 0.8
   c.train.loss = "balanced"
-  if arg == "smoke":
+  _, smoke = config_files.parse_preset(arg, (), "configs/strcn_g.py")
+  if smoke:
     config_files.smoke(c)
     c.data.size = 32
     c.model.features = 16
     c.model.pool_windows = ((2, 2), (2, 2), (2, 2), (2, 2))
     c.train.learning_rate = 0.05
     c.train.lr_decay = 0.9
-  elif arg not in (None, ""):
-    raise ValueError(f"Unknown preset {arg!r} for configs/strcn_g.py; known: smoke")
   return c

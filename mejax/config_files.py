@@ -82,6 +82,7 @@ def parse_preset(arg: str | None, variants: tuple[str, ...], file: str) -> tuple
   unknown = [p for p in parts if p != "smoke" and p not in variants]
   chosen = [p for p in parts if p in variants]
   if unknown or len(chosen) > 1 or len(set(parts)) != len(parts):
-    raise ValueError(f"Unknown preset {arg!r} for {file}; known: {', '.join(variants + ('smoke',))}"
-                     f" or VARIANT,smoke")
+    combined = " or VARIANT,smoke" if variants else ""
+    raise ValueError(f"Unknown preset {arg!r} for {file}; known: "
+                     f"{', '.join(variants + ('smoke',))}{combined}")
   return (chosen[0] if chosen else ""), "smoke" in parts
