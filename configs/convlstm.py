@@ -100,9 +100,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.mesh.data = 1                    # devices per fold row; the rest of the devices split folds
   c.mesh.num_devices = 0             # 0: all devices
 
-  # A `python -m mejax.convert` checkpoint of torchvision r3d_18 weights (e.g. Kinetics-400) that
-  # initialises the R3D-18 backbone of every fold; "" = random initialisation.
+  # What every fold starts from ("" : a random initialisation): a `python -m mejax.convert`
+  # folder of torchvision r3d_18 weights (e.g. Kinetics-400) for the R3D-18 backbone, or a mejax
+  # workdir (e.g. the :macro pre-training), one of its folds at one checkpoint (mejax/transfer.py).
   c.init_from = ""
+  c.init_from_fold = ""              # workdir: its fold ("": its only fold)
+  c.init_from_epoch = 0              # workdir: its checkpoint (0: the newest)
+  c.init_from_select = "reported"    # workdir: 'reported' state, 'final' or 'best'
+  c.init_from_parts = ()             # workdir: module paths to carry, e.g. ("backbone",);
+                                     # (): all whose shapes match, a fresh head for other classes
 
   c.checkpoint_every_epochs = 1
   c.log_every_steps = 5

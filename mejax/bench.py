@@ -70,80 +70,60 @@ def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[fl
 
 
 class _Sweep:
-  """A fold-stacked state and step for F folds of random data, as train.py builds them."""
+  """F folds of random clips of the config's view shape, built by `mejax.sweep` as training
+  builds them."""
 
   def __init__(self, config, num_folds: int, mesh, strategy: str, fold_chunk: int = 0):
     import jax
-    import jax.numpy as jnp
-    import optax
 
-    from mejax import models, sharding, steps, train
+    from mejax import models
+    from mejax import sweep
 
-    c = config
+    c = config.copy_and_resolve_references()
+    # The benchmark runs a config written for one model with another (--config.model.name=...):
+    # keys the named model lacks are left out.
+    c.model = models.known_keys(c.model)
     self.batch = c.train.batch_size
     num_samples = max(4 * self.batch, 64)
     rng = np.random.default_rng(c.seed)
     shape = (num_samples, *views.view_shape(c.data))
     inputs = rng.integers(0, 256, shape, dtype=np.uint8)
     labels = rng.integers(0, 3, num_samples).astype(np.int32)
-    self.dtype = train.compute_dtype(c)
-    model = models.from_config(c.model, 3, self.dtype, drop_unknown=True)
-    tx = optax.adam(c.train.learning_rate)
-    lanes = sharding.padded_fold_count(num_folds, mesh)
-    fold_sh, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)
-    self.fold_data = jax.device_put(steps.FoldData(
-        fold_key=jnp.stack([jax.random.fold_in(jax.random.PRNGKey(c.seed), f)
-                            for f in range(lanes)]),
-        sample_probs=np.full((lanes, num_samples), 1 / num_samples, np.float32),
-        loss_weights=np.ones((lanes, 3), np.float32)), fold_sh)
-    self.inputs = jax.device_put(inputs, repl)
-    self.labels = jax.device_put(labels, repl)
-    sample = jnp.zeros((1,) + shape[1:], jnp.float32)
-    init = jax.jit(lambda keys: steps.init_state(model, tx, keys, sample, False),
-                   out_shardings=fold_sh)
-    self.state = init(self.fold_data.fold_key)
-    to_input = train.input_transform(c.data)
-    self.step_fn = steps.make_train_step(
-        model, tx, batch_size=self.batch, to_input=to_input, flip=c.train.flip,
-        rotate_degrees=c.train.rotate_degrees, mesh=mesh, strategy=strategy,
-        fold_chunk=fold_chunk, compute_dtype=self.dtype)
-    self.eval_fn = steps.make_eval_step(model, to_input=to_input, mesh=mesh, strategy=strategy,
-                                        fold_chunk=fold_chunk, compute_dtype=self.dtype)
+    self.sweep = sweep.build(c, 3, shape[1:], mesh=mesh, labels=labels,
+                             train_mask=np.ones((num_folds, num_samples), bool),
+                             fold_ids=list(range(num_folds)), strategy=strategy)
+    self.dtype = self.sweep.dtype
+    self.fold_data = self.sweep.fold_data
+    self.inputs = jax.device_put(inputs, self.sweep.replicated)
+    self.labels = jax.device_put(labels, self.sweep.replicated)
+    self.state = self.sweep.init_state(inputs)
+    self.step_fn = self.sweep.train_program(fold_chunk)
+    self.eval_fn = self.sweep.eval_program(fold_chunk)
     self.eval_batch = c.eval.batch_size
+    self.num_folds = len(self.sweep.lanes)
     self.eval_idx = jax.device_put(
-        np.tile(np.arange(self.eval_batch, dtype=np.int32) % num_samples, (lanes, 1)), fold_sh)
-    self.num_folds = lanes
+        np.tile(np.arange(self.eval_batch, dtype=np.int32) % num_samples, (self.num_folds, 1)),
+        self.sweep.fold_sharding)
     self.mesh = mesh
+
+  def lower_train(self):
+    return self.step_fn.lower(self.state, self.fold_data, self.inputs, self.labels)
 
   def compile_train(self):
     """(compile seconds, the compiled step, XLA's cost analysis or {}, the step's memory beyond
     its arguments). For 'loop' the compiled program is the one-fold step taking a fold index."""
     from mejax import memory
-    self.single_fold = getattr(self.step_fn, "single_fold", None)
     start = time.perf_counter()
-    if self.single_fold is None:
-      lowered = self.step_fn.lower(self.state, self.fold_data, self.inputs, self.labels)
-    else:
-      lowered = self.single_fold.lower(np.int32(0), self.state, self.fold_data, self.inputs,
-                                       self.labels)
-    compiled = lowered.compile()
+    compiled = self.step_fn.compile(self.state, self.fold_data, self.inputs, self.labels)
     seconds = time.perf_counter() - start
-    return seconds, compiled, _cost_dict(compiled), memory.step_bytes(compiled)
+    return seconds, compiled, _cost_dict(compiled.program), memory.step_bytes(compiled.program)
 
   def train_runner(self, compiled):
     """One train step of every fold with the compiled program (no second compilation)."""
-    if self.single_fold is None:
-      def run():
-        self.state, metrics = compiled(self.state, self.fold_data, self.inputs, self.labels)
-        return metrics
-      return run
-
-    def run_folds():  # what the 'loop' strategy does: the one-fold program once per fold
-      for index in range(self.num_folds):
-        self.state, metrics = compiled(np.int32(index), self.state, self.fold_data, self.inputs,
-                                       self.labels)
+    def run():
+      self.state, metrics = compiled(self.state, self.fold_data, self.inputs, self.labels)
       return metrics
-    return run_folds
+    return run
 
   def eval_runner(self):
     return lambda: self.eval_fn(self.state, self.eval_idx, self.inputs)
@@ -243,10 +223,7 @@ def _model_flops(config, mesh) -> float | None:
   c = config.copy_and_resolve_references()
   if "conv_lowering" in c.model:
     c.model.conv_lowering = "xla"
-  sweep = _Sweep(c, 1, mesh, "loop")
-  lowered = sweep.step_fn.single_fold.lower(np.int32(0), sweep.state, sweep.fold_data,
-                                            sweep.inputs, sweep.labels)
-  return float(_cost_dict(lowered).get("flops", 0.0)) or None
+  return float(_cost_dict(_Sweep(c, 1, mesh, "loop").lower_train()).get("flops", 0.0)) or None
 
 
 def _peak_rss_bytes() -> int:

@@ -73,14 +73,47 @@ def manager(workdir: pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManage
       options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
 
+# The layout of what `save` writes. 2: TrainState has a `constants` collection (per-fold constants
+# such as STRCN-A's pixel selection, before in `batch_stats`) and the experiment record names its
+# format. Runs of another format are refused with the reason, never misread.
+FORMAT = 2
+
+
+class IncompatibleCheckpoint(ValueError):
+  """A checkpoint written by a mejax whose checkpoint layout this one cannot read."""
+
+
+def experiment_record(config: ml_collections.ConfigDict, folds_json: dict, fold_ids: list[int],
+                      lanes: list[int]) -> dict:
+  """What a checkpoint stores beside the state, so that it alone is enough for analysis: the
+  config, the folds with their sample ids, which folds were trained and the fold of every lane."""
+  return {"format": FORMAT, "config": json.loads(config.to_json_best_effort()),
+          "folds": folds_json, "fold_ids": list(fold_ids), "lanes": list(lanes)}
+
+
 def save(mngr: ocp.CheckpointManager, epoch: int, state: Any, history: list[dict],
          experiment: dict) -> None:
-  """Saves the fold-stacked state with the history and the experiment (config, folds, sample ids),
-  so that a checkpoint alone is enough for analysis."""
+  """Saves the fold-stacked state with the history and the experiment record."""
   mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                            history=ocp.args.JsonSave(history),
                                            experiment=ocp.args.JsonSave(experiment)))
   mngr.wait_until_finished()
+
+
+def read_experiment(mngr: ocp.CheckpointManager, epoch: int) -> dict:
+  """The experiment record of checkpoint `epoch`; IncompatibleCheckpoint when its format is not
+  this version's."""
+  restored = mngr.restore(epoch, args=ocp.args.Composite(experiment=ocp.args.JsonRestore()))
+  experiment = dict(restored["experiment"])
+  found = experiment.get("format", 1)
+  if found != FORMAT:
+    where = pathlib.Path(mngr.directory) / str(epoch)
+    reason = ("its state has no `constants` collection" if found == 1 else
+              "it was written by a newer mejax")
+    raise IncompatibleCheckpoint(
+        f"{where}: checkpoint format {found}, but this mejax reads format {FORMAT} ({reason}). "
+        "Analyse it with the mejax version that wrote it, or train it again in a new workdir.")
+  return experiment
 
 
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
@@ -91,34 +124,20 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
   epoch = mngr.latest_step()
   if epoch is None:
     return None
+  read_experiment(mngr, epoch)
   restored = mngr.restore(epoch, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
   return epoch, restored["state"], list(restored["history"])
 
 
+def restore(mngr: ocp.CheckpointManager, epoch: int, abstract_state: Any):
+  """(state, history) of checkpoint `epoch`; leaves of `abstract_state` that are
+  `ocp.PLACEHOLDER` are not read."""
+  restored = mngr.restore(epoch, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
+  return restored["state"], list(restored["history"])
+
+
 def abstract_with_sharding(tree: Any, sharding) -> Any:
   return jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
-
-
-def load_for_analysis(workdir: pathlib.Path, epoch: int | None = None):
-  """(epoch, state as a nested dict of numpy arrays, history, experiment) of a checkpoint.
-
-  `experiment` holds the run's config and fold definitions with the sample ids they index.
-
-  Needs no model or config: the fold-stacked tree comes back as stored (leading fold axis,
-  padded lanes included), restored onto the host.
-  """
-  mngr = manager(pathlib.Path(workdir))
-  epoch = mngr.latest_step() if epoch is None else epoch
-  if epoch is None:
-    raise FileNotFoundError(f"No checkpoint in {pathlib.Path(workdir) / 'checkpoints'}")
-  metadata = mngr.item_metadata(epoch)["state"]
-  cpu = jax.sharding.SingleDeviceSharding(jax.local_devices(backend="cpu")[0])
-  target = jax.tree_util.tree_map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=cpu), metadata)
-  restored = mngr.restore(epoch, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target), history=ocp.args.JsonRestore(),
-      experiment=ocp.args.JsonRestore()))
-  state = jax.tree_util.tree_map(lambda x: jax.device_get(x), restored["state"])
-  return epoch, state, list(restored["history"]), dict(restored["experiment"])

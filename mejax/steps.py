@@ -8,6 +8,7 @@ a resumed run repeats the steps it would have taken.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, Callable
 
@@ -22,6 +23,8 @@ from mejax import sharding
 from mejax.data import on_device
 
 PyTree = Any
+# The variable collection of per-fold constants (`TrainState.constants`).
+CONSTANTS = "constants"
 
 
 @flax.struct.dataclass
@@ -30,6 +33,9 @@ class TrainState:
   step: jax.Array            # [F] int32, optimiser steps taken
   params: PyTree
   batch_stats: PyTree
+  # Per-fold non-trainable values the model derives from its fold's training clips before the
+  # first step (`mejax.models` registry: `fold_constants`), e.g. STRCN-A's pixel selection.
+  constants: PyTree
   opt_state: PyTree
   lr_scale: jax.Array        # [F] reduce-on-plateau multiplier of the learning rate
   best_val_loss: jax.Array   # [F] best inner-validation loss so far (inf before the first)
@@ -92,7 +98,8 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, fold_keys: ja
     batch_stats = variables.get("batch_stats", {})
     return TrainState(
         step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-        opt_state=tx.init(params), lr_scale=jnp.ones((), jnp.float32),
+        constants=variables.get(CONSTANTS, {}), opt_state=tx.init(params),
+        lr_scale=jnp.ones((), jnp.float32),
         best_val_loss=jnp.full((), jnp.inf, jnp.float32),
         plateau_wait=jnp.zeros((), jnp.int32), stop_wait=jnp.zeros((), jnp.int32),
         stopped=jnp.zeros((), bool),
@@ -111,8 +118,47 @@ def _take(tree, index):
 STRATEGIES = ("vmap", "map", "loop")
 
 
+@dataclasses.dataclass(frozen=True)
+class FoldProgram:
+  """A one-fold function mapped over the fold axis: call it like the function it maps.
+
+  `lower(*args)` gives XLA's program and `compile(*args)` a FoldProgram running the compiled one.
+  For 'loop' that program is the one-fold step with the fold index as its first argument, called
+  once per fold from Python; otherwise it is the whole fold-stacked step.
+  """
+  strategy: str
+  program: Callable            # jitted (or compiled) program
+  in_axes: tuple
+  donate: tuple = ()
+
+  @property
+  def looped(self) -> bool:
+    return self.strategy == "loop"
+
+  def lower(self, *args):
+    return self.program.lower(np.int32(0), *args) if self.looped else self.program.lower(*args)
+
+  def compile(self, *args) -> "FoldProgram":
+    return dataclasses.replace(self, program=self.lower(*args).compile())
+
+  def __call__(self, *args):
+    if not self.looped:
+      return self.program(*args)
+    num_folds = jax.tree_util.tree_leaves(args[self.in_axes.index(0)])[0].shape[0]
+    outs = []
+    for index in range(num_folds):
+      out = self.program(np.int32(index), *args)
+      if self.donate:
+        args = list(args)
+        args[self.donate[0]] = out[0]
+        out = out[1:]
+      outs.append(out)
+    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
+    return (args[self.donate[0]], *stacked) if self.donate else stacked
+
+
 def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings, out_shardings,
-                donate: tuple = (), fold_chunk: int = 0) -> Callable:
+                donate: tuple = (), fold_chunk: int = 0) -> FoldProgram:
   """Maps a one-fold function over the fold axis and jits it.
 
   'vmap': one program; per-fold kernels become grouped convolutions (the accelerator default).
@@ -148,8 +194,9 @@ def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings,
                     for a, ax in zip(args, in_axes)]
       out = jax.vmap(device_fn, in_axes=in_axes, spmd_axis_name=sharding.FOLD)(*split_args)
       return jax.tree_util.tree_map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
-    return jax.jit(chunked, in_shardings=in_shardings, out_shardings=out_shardings,
-                   donate_argnums=donate)
+    return FoldProgram(strategy, jax.jit(chunked, in_shardings=in_shardings,
+                                         out_shardings=out_shardings, donate_argnums=donate),
+                       in_axes, donate)
   if strategy == "loop":
     if mesh.size > 1:
       raise ValueError("train.fold_strategy='loop' runs on one device; use 'vmap' or 'map' with "
@@ -166,22 +213,8 @@ def _over_folds(fn: Callable, strategy: str, in_axes: tuple, mesh, in_shardings,
           lambda f, p: jax.lax.dynamic_update_index_in_dim(f, p, index, 0), full, state)
       return (state, *rest)
 
-    jitted = jax.jit(one_fold, donate_argnums=tuple(d + 1 for d in donate))
-
-    def looped(*args):
-      num_folds = jax.tree_util.tree_leaves(args[in_axes.index(0)])[0].shape[0]
-      outs = []
-      for index in range(num_folds):
-        out = jitted(np.int32(index), *args)
-        if donate:
-          args = list(args)
-          args[donate[0]] = out[0]
-          out = out[1:]
-        outs.append(out)
-      stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *outs)
-      return (args[donate[0]], *stacked) if donate else stacked
-    looped.single_fold = jitted
-    return looped
+    return FoldProgram(strategy, jax.jit(one_fold, donate_argnums=tuple(d + 1 for d in donate)),
+                       in_axes, donate)
   raise ValueError(f"Unknown fold strategy {strategy!r}; known: {STRATEGIES} or 'auto'")
 
 
@@ -235,8 +268,9 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
     y = labels[idx]
 
     def loss_fn(params):
-      logits, updated = model.apply({"params": params, "batch_stats": state.batch_stats}, x,
-                                    train=True, mutable=["batch_stats"],
+      variables = {"params": params, "batch_stats": state.batch_stats,
+                   CONSTANTS: state.constants}
+      logits, updated = model.apply(variables, x, train=True, mutable=["batch_stats"],
                                     rngs={"dropout": dropout_key})
       if loss == "balanced":
         value = batch_balanced_cross_entropy(logits, y, data.loss_weights.shape[-1])
@@ -272,7 +306,8 @@ def make_eval_step(model: nn.Module, *, to_input: on_device.InputTransform, mesh
     params = state.best_params if use_best else state.params
     batch_stats = state.best_batch_stats if use_best else state.batch_stats
     x = to_input(inputs[idx]).astype(compute_dtype)
-    logits = model.apply({"params": params, "batch_stats": batch_stats}, x, train=False)
+    logits = model.apply({"params": params, "batch_stats": batch_stats,
+                          CONSTANTS: state.constants}, x, train=False)
     return logits.astype(jnp.float32)
 
   fold, repl = sharding.fold_sharded(mesh), sharding.replicated(mesh)

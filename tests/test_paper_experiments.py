@@ -11,6 +11,7 @@ import pytest
 
 from mejax import config_files
 from mejax import models
+from mejax import sweep
 from mejax import train
 from mejax import zoo
 from mejax.data import views
@@ -103,7 +104,7 @@ def test_every_paper_config_builds_a_model_for_its_view(file, preset):
   result = summary.summarize(model, (1, *views.view_shape(config.data)))
   assert result["total_params"] > 0
   assert result["layers"][-1]["output_shape"] == (1, 3)
-  train.input_transform(config.data)  # normalisation constants fit the view's channels
+  sweep.input_transform(config.data)  # normalisation constants fit the view's channels
 
 
 def test_summary_numbers_of_the_paper_tables():
@@ -169,10 +170,10 @@ def test_strcn_a_gathers_the_selected_pixels_as_a_pixels_by_time_image():
                                       pool_windows=((2, 1), (2, 1), (2, 2), (2, 2)))
   x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 12, 16, 16, 3)), jnp.float32)
   variables = model.init(jax.random.key(0), x, train=False)
-  assert variables["batch_stats"][strcn.PIXEL_INDEX].shape == (200,)
+  assert variables["constants"][strcn.PIXEL_INDEX].shape == (200,)
   chosen = np.sort(np.random.default_rng(2).choice(256, 200, replace=False)).astype(np.int32)
-  variables = {"params": variables["params"],
-               "batch_stats": dict(variables["batch_stats"], pixel_index=jnp.asarray(chosen))}
+  variables = {"params": variables["params"], "batch_stats": variables["batch_stats"],
+               "constants": {strcn.PIXEL_INDEX: jnp.asarray(chosen)}}
   logits = model.apply(variables, x, train=False)
   # The same network on the matrix built by hand gives the same logits.
   matrix = np.asarray(x).reshape(2, 12, 256, 3)[:, :, chosen].transpose(0, 2, 1, 3)[:, None]
@@ -201,17 +202,20 @@ def test_frame_subset_keeps_an_ordered_subset_stretched_to_the_clip_length():
 
 
 def test_training_sets_each_folds_pixel_selection_from_its_training_clips():
-  import optax
-  from mejax import steps
+  """The sweep asks the model registry for per-fold constants: STRCN-A's pixel selection, from
+  each lane's training clips only, in the `constants` collection."""
+  from mejax import sharding
   from mejax.models import strcn
-  model = strcn.STRCNAppearanceFrames(num_pixels=20, features=4,
-                                      pool_windows=((2, 1), (2, 1), (1, 1), (1, 1)))
-  view = np.random.default_rng(0).integers(0, 255, (5, 12, 8, 8, 1)).astype(np.uint8)
+  config = config_files.load(CONFIGS / "strcn_a.py", "smoke")
+  config.data.size, config.data.num_frames, config.model.num_pixels = 16, 12, 20
+  config.model.pool_windows = ((2, 1), (2, 1), (1, 1), (1, 1))
+  view = np.random.default_rng(0).integers(0, 255, (5, 12, 16, 16, 3)).astype(np.uint8)
   train_mask = np.asarray([[True, True, True, False, False], [False, False, True, True, True]])
-  state = steps.init_state(model, optax.sgd(0.1), jax.random.split(jax.random.key(0), 2),
-                           jnp.zeros((1, 12, 8, 8, 1)), False)
-  state = train._per_fold_constants(state, view, train_mask, None)
-  np.testing.assert_array_equal(np.asarray(state.batch_stats[strcn.PIXEL_INDEX]),
+  s = sweep.build(config, 3, view.shape[1:], mesh=sharding.make_mesh(1, jax.devices()[:1]),
+                  labels=np.asarray([0, 1, 2, 0, 1]), train_mask=train_mask, fold_ids=[0, 1])
+  state = s.init_state(view)
+  assert strcn.PIXEL_INDEX not in state.batch_stats
+  np.testing.assert_array_equal(np.asarray(state.constants[strcn.PIXEL_INDEX]),
                                 strcn.select_pixels(view, train_mask, 20))
 
 

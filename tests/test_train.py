@@ -16,7 +16,9 @@ import pytest
 import tiny_config as tiny_config_file
 
 from mejax import checkpoints
+from mejax import runs
 from mejax import steps
+from mejax import sweep
 from mejax import train
 from mejax.data import clipset as clipset_lib
 from mejax.data import labels as labels_lib
@@ -129,25 +131,25 @@ def test_meshes_and_fold_strategies_give_the_same_results(reference_run, tmp_pat
 
 def test_killed_run_resumes_to_the_same_metrics(reference_run, tmp_path, monkeypatch):
   config, workdir, report = reference_run
-  make_train_step = steps.make_train_step
+  compile_train_step = sweep.Sweep.compile_train_step
   calls = {"n": 0}
 
-  def dying_make_train_step(*args, **kwargs):
-    step = make_train_step(*args, **kwargs)
+  def dying_compile_train_step(self, *args, **kwargs):
+    chunk, step = compile_train_step(self, *args, **kwargs)
 
     def counted(*a):
       calls["n"] += 1
       if calls["n"] == 4:  # second step of epoch 2: epoch 1 is checkpointed
         raise KeyboardInterrupt("killed")
       return step(*a)
-    return counted
+    return chunk, counted
 
-  monkeypatch.setattr(steps, "make_train_step", dying_make_train_step)
+  monkeypatch.setattr(sweep.Sweep, "compile_train_step", dying_compile_train_step)
   with pytest.raises(KeyboardInterrupt):
     train.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run" / "metrics.json").exists()
   assert checkpoints.manager(tmp_path / "run").latest_step() == 1
-  monkeypatch.setattr(steps, "make_train_step", make_train_step)
+  monkeypatch.setattr(sweep.Sweep, "compile_train_step", compile_train_step)
   resumed = train.train_and_evaluate(config, str(tmp_path / "run"))
   assert json.dumps(resumed, sort_keys=True) == json.dumps(report, sort_keys=True)
   history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
@@ -162,7 +164,7 @@ def test_held_out_subject_contributes_nothing_to_its_fold(tiny_data_dir, tmp_pat
   fold_index = 1
   train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "clean"))
 
-  prepare_view = train.prepare_view
+  prepare_view = sweep.prepare_view
 
   def scrambled(clips, inputs, config, *variants):
     exp = prepare_view(clips, inputs, config, *variants)
@@ -172,18 +174,19 @@ def test_held_out_subject_contributes_nothing_to_its_fold(tiny_data_dir, tmp_pat
     exp.clips.label[test] = (exp.clips.label[test] + 1) % exp.clips.num_classes
     return exp
 
-  monkeypatch.setattr(train, "prepare_view", scrambled)
+  monkeypatch.setattr(sweep, "prepare_view", scrambled)
   train.train_and_evaluate(tiny_config(tiny_data_dir, **overrides), str(tmp_path / "scrambled"))
-  _, clean, _, experiment = checkpoints.load_for_analysis(tmp_path / "clean")
-  _, dirty, _, _ = checkpoints.load_for_analysis(tmp_path / "scrambled")
-  assert experiment["folds"] == json.loads((tmp_path / "clean" / "folds.json").read_text())
-  assert experiment["config"]["protocol"]["val_subjects"] == 1
+  clean = runs.load(tmp_path / "clean", whole_state=True)
+  dirty = runs.load(tmp_path / "scrambled", whole_state=True)
+  assert clean.folds.to_json() == json.loads((tmp_path / "clean" / "folds.json").read_text())
+  assert clean.config.protocol.val_subjects == 1
   lane = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x)[fold_index], tree)
   for key in ("params", "batch_stats", "best_params", "lr_scale", "best_val_loss", "stopped"):
-    jax.tree_util.tree_map(np.testing.assert_array_equal, lane(clean[key]), lane(dirty[key]))
+    jax.tree_util.tree_map(np.testing.assert_array_equal, lane(getattr(clean.state, key)),
+                           lane(getattr(dirty.state, key)))
   # ...while another fold, which trains on those clips, does change.
   other = lambda tree: np.asarray(jax.tree_util.tree_leaves(tree)[0])[0]
-  assert not np.array_equal(other(clean["params"]), other(dirty["params"]))
+  assert not np.array_equal(other(clean.state.params), other(dirty.state.params))
 
 
 def test_missing_class_in_a_fold_is_named_in_a_warning():
@@ -198,7 +201,7 @@ def test_missing_class_in_a_fold_is_named_in_a_warning():
                       "apex": 3, "offset": 5, "source_frames": np.arange(6), "frames": frames})
   clips = clipset_lib.from_records(records, lmap)
   config = tiny_config("unused")
-  exp = train.prepare_clips(clips, config)
+  exp = sweep.prepare_clips(clips, config)
   assert exp.warnings == ["Fold loso:toy/c has no training sample of class 'surprise': it gets "
                           "zero sampling and loss weight"]
 
@@ -242,16 +245,16 @@ def test_command_line_refuses_unknown_config_keys(tmp_path):
 
 def test_learning_rate_schedules():
   config = load_config("smoke")
-  assert train._learning_rate(config, 10) == config.train.learning_rate
+  assert sweep.learning_rate(config, 10) == config.train.learning_rate
   config.train.lr_schedule = "cosine"
-  schedule = train._learning_rate(config, 10)
+  schedule = sweep.learning_rate(config, 10)
   total = config.train.num_epochs * 10
   assert float(schedule(0)) == pytest.approx(config.train.learning_rate)
   assert float(schedule(total // 2)) == pytest.approx(config.train.learning_rate / 2, rel=1e-3)
   assert float(schedule(total)) == pytest.approx(0.0, abs=1e-9)
   config.train.lr_schedule = "step"
   with pytest.raises(ValueError, match="train.lr_schedule"):
-    train._learning_rate(config, 10)
+    sweep.learning_rate(config, 10)
 
 
 def test_execution_keys_may_change_on_resume_but_experiment_keys_may_not(tmp_path):

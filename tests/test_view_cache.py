@@ -28,14 +28,14 @@ def test_cached_view_equals_the_view_built_from_tfrecords(tiny_data_dir, tmp_pat
   config = tiny_config(data_dir)
   path = view_cache.cache_path(config.data)
   assert not path.exists()
-  built = train.prepare(config)
+  built = sweep.prepare(config)
   assert path.exists()
 
   def no_tfrecords(*args, **kwargs):
     raise AssertionError("the TFRecords were read although a view cache exists")
 
   monkeypatch.setattr(clipset_lib, "load", no_tfrecords)
-  cached = train.prepare(config)
+  cached = sweep.prepare(config)
   np.testing.assert_array_equal(cached.inputs, built.inputs)
   for key in ("label", "subject", "dataset", "sample_id", "onset", "apex", "offset"):
     np.testing.assert_array_equal(getattr(cached.clips, key), getattr(built.clips, key))
@@ -45,13 +45,13 @@ def test_cached_view_equals_the_view_built_from_tfrecords(tiny_data_dir, tmp_pat
   # Another view setting is another cache entry, built from the TFRecords.
   config.data.size = 8
   with pytest.raises(AssertionError, match="TFRecords were read"):
-    train.prepare(config)
+    sweep.prepare(config)
 
 
 def test_a_rebuilt_dataset_makes_the_cache_stale(tiny_data_dir, tmp_path):
   data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
   config = tiny_config(data_dir)
-  train.prepare(config)
+  sweep.prepare(config)
   path = view_cache.cache_path(config.data)
   assert view_cache.load(path, config.data) is not None
   info = view_cache.dataset_info_path(config.data.datasets[0], data_dir)
@@ -63,7 +63,7 @@ def test_a_rebuilt_dataset_makes_the_cache_stale(tiny_data_dir, tmp_path):
 def test_training_runs_without_tensorflow_from_the_cache(tiny_data_dir, tmp_path):
   data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
   config = tiny_config(data_dir)
-  train.prepare(config)  # writes the cache
+  sweep.prepare(config)  # writes the cache
   # Only the cache travels (a GPU image without TensorFlow and without the TFRecords).
   gpu_data = tmp_path / "gpu_data"
   os.makedirs(gpu_data)
@@ -120,17 +120,17 @@ def test_training_magnification_variants_are_views_of_their_own(tiny_data_dir, t
   data_dir = _copy_dataset(tiny_data_dir, tmp_path / "data")
   config = tiny_config(data_dir, **{"data.magnify_alpha": 8.0,
                                     "data.train_magnify_alphas": (5.0, 14.0)})
-  exp = train.prepare(config)
+  exp = sweep.prepare(config)
   assert exp.train_inputs.shape == (2,) + exp.inputs.shape
   for alpha, variant in zip((5.0, 14.0), exp.train_inputs):
     single = tiny_config(data_dir, **{"data.magnify_alpha": alpha})
     np.testing.assert_array_equal(variant, view_cache.make_view(exp_clips(single), single.data))
   assert not np.array_equal(exp.train_inputs[0], exp.train_inputs[1])
   plain = tiny_config(data_dir, **{"data.magnify_alpha": 8.0})
-  assert train.prepare(plain).train_inputs is None
+  assert sweep.prepare(plain).train_inputs is None
 
   monkeypatch.setattr(clipset_lib, "load", lambda *a, **k: pytest.fail("TFRecords read"))
-  cached = train.prepare(config)
+  cached = sweep.prepare(config)
   np.testing.assert_array_equal(cached.train_inputs, exp.train_inputs)
   np.testing.assert_array_equal(cached.inputs, exp.inputs)
 

@@ -1,10 +1,10 @@
-"""Model registry: a plain dict from model name to constructor (one file per model family).
+"""Model registry: a plain dict from model name to its entry (one file per model family).
 
     model = get_model('convlstm_ae', num_classes=3, width_multiplier=1 / 16)
     variables = model.init({'params': key}, clips, train=False)
 
 Every model takes (N, T, H, W, C) float32 clips and `train`, and keeps BatchNorm statistics (if
-any) in the `batch_stats` collection.
+any) in the `batch_stats` collection and per-fold constants (if any) in `constants`.
 """
 
 from __future__ import annotations
@@ -13,49 +13,77 @@ import dataclasses
 from typing import Any, Callable
 
 import flax.linen as nn
+import numpy as np
 
 from mejax.models import cnn3d, convlstm, dynamic_cnn, r3d, stcnn, strcn
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    'r3d18': r3d.R3D18,
-    'convlstm_ae': convlstm.ConvLSTMAutoencoder,
-    'stcnn': stcnn.STCNN,             # Reddy et al. 2019 MicroExpSTCNN (= Talluri's Model-B)
-    'fusenet': stcnn.FuseNet,         # Reddy et al. 2019 MicroExpFuseNet (two regions)
-    'model_a': cnn3d.ModelA,          # Talluri et al. 2022
-    'split_model': cnn3d.SplitModel,
-    'model_b': cnn3d.ModelB,
-    'model_c': cnn3d.ModelC,
-    'strcn_a': strcn.STRCNAppearanceFrames,  # Xia et al.: selected pixels x time of the clip
-    'strcn_a_matrix': strcn.STRCNAppearance,  # the same network on a ready-made matrix
-    'strcn_g': strcn.STRCNGeometric,   # Xia et al.: onset -> apex optical flow
-    'di_vgg': dynamic_cnn.VGGStyle,    # Le et al. 2020: region crops of dynamic images
-    'di_resnet': dynamic_cnn.ResNetStyle,
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """What the library needs to know of one model, beyond its constructor.
+
+  saliency_layer: a regular expression over module paths ('backbone/layer4'); Grad-CAM weighs the
+    last 5-D (N, T, H, W, C) output of a module whose path matches. '' : the model has no 3D
+    conv block to weigh, and saliency is gradient x input.
+  fold_constants: per-fold constants derived from each fold's training clips before training,
+    `fold_constants(view uint8 [N, T, H, W, C], train_mask bool [F, N], constants) -> constants`
+    where `constants` is the model's initial `constants` collection stacked over the F folds.
+  """
+  build: Callable[..., nn.Module]
+  saliency_layer: str = ''
+  fold_constants: Callable[[np.ndarray, np.ndarray, Any], Any] | None = None
+
+
+MODELS: dict[str, Entry] = {
+    'r3d18': Entry(r3d.R3D18, saliency_layer='layer4'),
+    'convlstm_ae': Entry(convlstm.ConvLSTMAutoencoder, saliency_layer='backbone/layer4'),
+    # Reddy et al. 2019 MicroExpSTCNN (= Talluri's Model-B)
+    'stcnn': Entry(stcnn.STCNN, saliency_layer='conv1'),
+    'fusenet': Entry(stcnn.FuseNet),  # MicroExpFuseNet: one 3D CNN per region (channel)
+    'model_a': Entry(cnn3d.ModelA, saliency_layer=r'conv\d+'),  # Talluri et al. 2022
+    'split_model': Entry(cnn3d.SplitModel, saliency_layer=r'conv\d+'),
+    'model_b': Entry(cnn3d.ModelB, saliency_layer=r'conv\d+'),
+    'model_c': Entry(cnn3d.ModelC, saliency_layer=r'conv\d+'),
+    # Xia et al.: selected pixels x time of the clip, the pixels chosen per fold
+    'strcn_a': Entry(strcn.STRCNAppearanceFrames, fold_constants=strcn.fold_constants),
+    'strcn_a_matrix': Entry(strcn.STRCNAppearance),  # the same network on a ready-made matrix
+    'strcn_g': Entry(strcn.STRCNGeometric),  # Xia et al.: onset -> apex optical flow
+    'di_vgg': Entry(dynamic_cnn.VGGStyle),  # Le et al. 2020: region crops of dynamic images
+    'di_resnet': Entry(dynamic_cnn.ResNetStyle),
 }
 
 
-def from_config(model_config, num_classes: int, dtype: Any, *,
-                drop_unknown: bool = False) -> nn.Module:
-  """The model of a `config.model` section, computing in `dtype` (model.dtype resolved).
+def entry(name: str) -> Entry:
+  """The registry entry of model `name`."""
+  if name not in MODELS:
+    raise ValueError(f'Unknown model {name!r}; known models: {", ".join(sorted(MODELS))}')
+  return MODELS[name]
 
-  drop_unknown: leave out keys the named model lacks (the benchmark runs a config written for one
-  model with another); training keeps them, so `get_model` names a misspelt key.
-  """
+
+def _module_class(name: str):
+  build = entry(name).build
+  return getattr(build, 'func', build)  # unwrap functools.partial
+
+
+def from_config(model_config, num_classes: int, dtype: Any) -> nn.Module:
+  """The model of a `config.model` section, computing in `dtype` (model.dtype resolved)."""
   kwargs = {k: (dtype if k == 'dtype' else v) for k, v in model_config.items() if k != 'name'}
-  if drop_unknown and model_config.name in MODELS:
-    module_class = getattr(MODELS[model_config.name], 'func', MODELS[model_config.name])
-    known = {f.name for f in dataclasses.fields(module_class)}
-    kwargs = {k: v for k, v in kwargs.items() if k in known}
   return get_model(model_config.name, num_classes=num_classes, **kwargs)
+
+
+def known_keys(model_config):
+  """A copy of a `config.model` section without the keys its model lacks (the benchmark runs a
+  config written for one model with another; training keeps them, so `get_model` names a
+  misspelt key)."""
+  known = {f.name for f in dataclasses.fields(_module_class(model_config.name))} | {'name'}
+  return type(model_config)({k: v for k, v in model_config.items() if k in known})
 
 
 def get_model(name: str, **kwargs: Any) -> nn.Module:
   """The model registered as `name`, constructed with `kwargs` (its attributes)."""
-  if name not in MODELS:
-    raise ValueError(f'Unknown model {name!r}; known models: {", ".join(sorted(MODELS))}')
-  module_class = getattr(MODELS[name], 'func', MODELS[name])  # unwrap functools.partial
-  known = {f.name for f in dataclasses.fields(module_class)} - {'parent', 'name'}
+  known = {f.name for f in dataclasses.fields(_module_class(name))} - {'parent', 'name'}
   unknown = sorted(set(kwargs) - known)
   if unknown:
     raise ValueError(f'Model {name!r} has no attribute(s) {unknown} (config keys model.*); '
                      f'its attributes: {sorted(known)}')
-  return MODELS[name](**kwargs)
+  return entry(name).build(**kwargs)

@@ -211,8 +211,8 @@ STRCNAppearance = functools.partial(STRCN, variant='appearance')
 STRCNGeometric = functools.partial(STRCN, variant='geometric')
 
 
-# The per-fold pixel selection of STRCN-A lives with the BatchNorm statistics: both are
-# non-trainable, per-fold, derived from that fold's training clips only, and checkpointed.
+# The per-fold pixel selection of STRCN-A: non-trainable, per fold, derived from that fold's
+# training clips only (`fold_constants`), checkpointed in the `constants` collection.
 PIXEL_INDEX = 'pixel_index'
 
 
@@ -222,8 +222,8 @@ class STRCNAppearanceFrames(nn.Module):
   The paper keeps the p = 30 % pixels of largest dataset-level change E(x, y) =
   sum_i sum_t |I_i(t) - I_i(0)| (training clips of the fold only) and lays each clip out as a
   (P pixels x T frames x C) image. The selected raster indices are the variable
-  `batch_stats/pixel_index` (P,), which the trainer sets per fold from that fold's training set
-  (`select_pixels`); here they gather the pixels, in raster order, and STRCN-A classifies.
+  `constants/pixel_index` (P,), which the trainer sets per fold from that fold's training set
+  (`fold_constants`); here they gather the pixels, in raster order, and STRCN-A classifies.
 
   Attributes: num_pixels P (round(p * H * W)), and the STRCN attributes.
   """
@@ -243,7 +243,7 @@ class STRCNAppearanceFrames(nn.Module):
     if not 0 < self.num_pixels <= h * w:
       raise ValueError(f'STRCN-A: num_pixels {self.num_pixels} outside 1..{h * w} (the {h}x{w} '
                        'frame)')
-    index = self.variable('batch_stats', PIXEL_INDEX,
+    index = self.variable('constants', PIXEL_INDEX,
                           lambda: jnp.arange(self.num_pixels, dtype=jnp.int32))
     pixels = x.reshape(n, t, h * w, c)[:, :, index.value]        # (N, T, P, C)
     matrix = jnp.transpose(pixels, (0, 2, 1, 3))[:, None]        # (N, 1, P, T, C)
@@ -264,3 +264,10 @@ def select_pixels(view: np.ndarray, train_mask: np.ndarray, num_pixels: int) -> 
   # Stable order: ties broken by raster index, so the selection is deterministic.
   order = np.argsort(-heat, axis=1, kind='stable')[:, :num_pixels]
   return np.sort(order, axis=1).astype(np.int32)
+
+
+def fold_constants(view: np.ndarray, train_mask: np.ndarray, constants):
+  """The `constants` of STRCN-A for F folds: each fold's pixel selection from its training clips
+  (`select_pixels`); `constants` is the initial collection, stacked over the folds."""
+  num_pixels = constants[PIXEL_INDEX].shape[-1]
+  return dict(constants, **{PIXEL_INDEX: select_pixels(view, train_mask, num_pixels)})
