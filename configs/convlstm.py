@@ -13,17 +13,26 @@ Presets (the part after ':'):
           folds looped (both measured faster on XLA:CPU).
   paper   the paper's schedule: inner validation of 2 training subjects per fold drives
           reduce-on-plateau (patience 5) and early stopping (patience 8), best state restored.
+  macro   the paper's pre-training on the macro composite (CK+, MUG, Oulu-CASIA VIS-strong),
+          80/20 hold-out with a 10 % validation set, Adam 1e-4, smoothing augmentation.
+  transfer  the paper's second stage: every LOSO fold of the five-dataset micro composite
+          fine-tuned from the :macro run in runs/macro (config.init_from), paper schedule.
   megc2019  the MEGC2019 composite evaluation on the real datasets (built first with
           `python -m mejax.prepare --config configs/convlstm.py:megc2019 --manual_dir
-          smic=... --manual_dir casme2=... --manual_dir samm=...`): SMIC-HS + CASME II + SAMM selected and labelled by the challenge's
-          ground truth, LOSO over its 68 subjects.
+          smic=... --manual_dir casme2=... --manual_dir samm=...`): SMIC-HS + CASME II + SAMM
+          selected and labelled by the challenge's ground truth, LOSO over its 68 subjects.
   megc_sweep  paper sizes on synthetic_me/megc_sized (68 subjects, 442 clips: a MEGC2019-sized
           68-fold LOSO sweep), bfloat16 compute; the GPU sweep benchmark.
+  VARIANT,smoke  a variant at smoke sizes on synthetic_me: macro,smoke pre-trains on
+          synthetic_me/macro, transfer,smoke fine-tunes every synthetic_me/micro LOSO fold from
+          runs/macro-smoke with the smoke schedule (comparable with :smoke at equal epochs).
 """
 
 import os
 
 import ml_collections
+
+from mejax import config_files
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -114,31 +123,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.log_every_steps = 5
   c.progress = True
 
-  if arg in (None, ""):
-    pass
-  elif arg == "smoke":
-    # Sized and tuned on 2 CPU cores (docs/benchmarks.md): ~210 s of training, LOSO UAR 0.75.
-    c.model.width_multiplier = 1 / 16
-    c.model.conv_lowering = "frames2d"
-    c.train.fold_strategy = "loop"
-    c.data.size = 24
-    c.data.num_frames = 8
-    # Without a pre-trained backbone a small 3D CNN learns sub-pixel motion under the static face
-    # far too slowly on raw frames (chance after 24 epochs); onset-relative frames learn it.
-    c.data.relative_to_first_frame = True
-    # Balanced sampling alone: with the class-weighted loss as well, minority classes are
-    # weighted twice and over-predicted (accuracy 0.39 against UAR 0.59 in a 4-fold probe).
-    c.train.class_weighted_loss = False
-    c.train.rotate_degrees = 0.0       # rotation slowed fitting: 4-fold UAR 0.64 with, 0.72 without
-    c.train.num_epochs = 12
-    c.train.batch_size = 16
-    c.train.learning_rate = 3e-3
-    c.eval.every_epochs = 4
-  elif arg == "paper":
-    c.protocol.val_subjects = 2
-    c.train.plateau_patience = 5
-    c.train.early_stopping_patience = 8
-  elif arg == "macro":
+  variant, smoke = config_files.parse_preset(arg, VARIANTS, "configs/convlstm.py")
+  if variant == "paper":
+    _paper_schedule(c)
+  elif variant == "macro":
     # The paper's pre-training stage on the macro composite (PROTOCOLS.md "Transfer"): CK+, MUG
     # and Oulu-CASIA (VIS, strong light), 80/20 hold-out with 10 % of the training clips for the
     # plateau / early-stopping decisions, Adam 1e-4, and image smoothing as a further
@@ -152,16 +140,72 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.early_stopping_patience = 10
     c.train.smooth_probability = 0.5
     c.train.smooth_sigma = 1.5
-  elif arg == "megc2019":
+  elif variant == "transfer":
+    # The paper's second stage: every LOSO fold of the micro composite (CASME, CASME II, CAS(ME)^2,
+    # SMIC-HS, SAMM under the paper's objective classes) fine-tuned from the :macro run's model,
+    # with the paper's micro schedule. Run :macro first (README, "Macro -> micro transfer").
+    c.data.datasets = ("casme", "casme2/cropped", "casme_sq", "smic/hs", "samm/raw")
+    c.data.label_map = "islam2022"
+    _paper_schedule(c)
+    c.init_from = "runs/macro"
+  elif variant == "megc2019":
     # SAMM's 028_4_1 and 032_3_1 (apex outside onset..offset) are in the composite: repaired.
     c.data.datasets = ("smic/hs", "casme2/cropped", "samm/raw/repair=midpoint")
     c.data.selection = "megc2019"
-  elif arg == "megc_sweep":
+  elif variant == "megc_sweep":
     # A MEGC2019-sized LOSO sweep (68 folds, 442 clips) at paper sizes for one GPU: bf16
     # compute, float32 parameters; folds run in chunks that fit the device's memory.
     c.data.datasets = ("synthetic_me/megc_sized",)
     c.model.dtype = "bfloat16"
-  else:
-    raise ValueError(f"Unknown preset {arg!r} for configs/convlstm.py; known: smoke, paper, "
-                     "macro, megc2019, megc_sweep")
+  if smoke:
+    _smoke(c, variant)
   return c
+
+
+VARIANTS = ("paper", "macro", "transfer", "megc2019", "megc_sweep")
+
+
+def _paper_schedule(c: ml_collections.ConfigDict) -> None:
+  """Inner validation of 2 training subjects per fold drives reduce-on-plateau (patience 5) and
+  early stopping (patience 8); the best state is restored."""
+  c.protocol.val_subjects = 2
+  c.train.plateau_patience = 5
+  c.train.early_stopping_patience = 8
+
+
+def _smoke(c: ml_collections.ConfigDict, variant: str) -> None:
+  """Sized and tuned on 2 CPU cores (docs/benchmarks.md): ~210 s of training, LOSO UAR 0.75.
+
+  With a variant, its schedule at these sizes on synthetic_me: macro,smoke pre-trains on
+  synthetic_me/macro (hold-out), transfer,smoke fine-tunes every synthetic_me/micro LOSO fold
+  from runs/macro-smoke with the smoke schedule (so it compares with plain smoke at equal epochs).
+  """
+  c.model.width_multiplier = 1 / 16
+  c.model.conv_lowering = "frames2d"
+  c.train.fold_strategy = "loop"
+  c.data.size = 24
+  c.data.num_frames = 8
+  # Without a pre-trained backbone a small 3D CNN learns sub-pixel motion under the static face
+  # far too slowly on raw frames (chance after 24 epochs); onset-relative frames learn it.
+  c.data.relative_to_first_frame = True
+  # Balanced sampling alone: with the class-weighted loss as well, minority classes are
+  # weighted twice and over-predicted (accuracy 0.39 against UAR 0.59 in a 4-fold probe).
+  c.train.class_weighted_loss = False
+  c.train.rotate_degrees = 0.0       # rotation slowed fitting: 4-fold UAR 0.64 with, 0.72 without
+  c.train.num_epochs = 12
+  c.train.batch_size = 16
+  c.train.learning_rate = 3e-3
+  c.eval.every_epochs = 4
+  if variant == "macro":
+    c.data.datasets = ("synthetic_me/macro",)
+    c.train.learning_rate = 1e-3
+  elif variant == "transfer":
+    c.data.datasets = ("synthetic_me/micro",)
+    c.data.label_map = "megc2019"
+    c.protocol.val_subjects = 0
+    c.train.plateau_patience = 0
+    c.train.early_stopping_patience = 0
+    c.init_from = "runs/macro-smoke"
+  elif variant == "megc2019":  # its datasets are licensed: the smoke version runs synthetic_me
+    c.data.datasets = ("synthetic_me/micro",)
+    c.data.selection = ""

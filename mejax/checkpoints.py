@@ -131,11 +131,25 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
 
 
 def restore(mngr: ocp.CheckpointManager, epoch: int, abstract_state: Any):
-  """(state, history) of checkpoint `epoch`; leaves of `abstract_state` that are
-  `ocp.PLACEHOLDER` are not read."""
+  """(state, history) of checkpoint `epoch`, laid out as `abstract_state` says."""
   restored = mngr.restore(epoch, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
   return restored["state"], list(restored["history"])
+
+
+def restore_fields(mngr: ocp.CheckpointManager, epoch: int, fields: dict[str, Any]):
+  """({field: subtree}, history) of checkpoint `epoch`, reading only the state's `fields` (e.g.
+  'params', 'batch_stats'), each laid out as its abstract subtree says."""
+  present = {name: tree for name, tree in fields.items() if jax.tree_util.tree_leaves(tree)}
+  restore_args = jax.tree_util.tree_map(lambda x: ocp.ArrayRestoreArgs(sharding=x.sharding),
+                                        present)
+  restored = mngr.restore(epoch, args=ocp.args.Composite(
+      state=ocp.args.PyTreeRestore(item=present, restore_args=restore_args,
+                                   partial_restore=True),
+      history=ocp.args.JsonRestore()))
+  state = {name: restored["state"][name] if name in present else tree
+           for name, tree in fields.items()}
+  return state, list(restored["history"])
 
 
 def abstract_with_sharding(tree: Any, sharding) -> Any:

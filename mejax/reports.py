@@ -52,12 +52,23 @@ def softmax(logits: np.ndarray) -> np.ndarray:
   return e / e.sum(-1, keepdims=True)
 
 
+def _umask() -> int:
+  current = os.umask(0)
+  os.umask(current)
+  return current
+
+
+def _replace(temporary: str, path: pathlib.Path) -> None:
+  os.chmod(temporary, 0o666 & ~_umask())  # the permissions open() would have given
+  os.replace(temporary, path)
+
+
 def write_atomic(path: pathlib.Path, text: str) -> None:
   """Whole file or nothing: an interrupted write never leaves a truncated result."""
   with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
                                    newline="") as f:
     f.write(text)
-  os.replace(f.name, path)
+  _replace(f.name, path)
 
 
 def _save_figure(fig, path: pathlib.Path) -> None:
@@ -65,7 +76,7 @@ def _save_figure(fig, path: pathlib.Path) -> None:
   with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp.png") as f:
     fig.savefig(f, format="png")
   plt.close(fig)
-  os.replace(f.name, path)
+  _replace(f.name, path)
 
 
 # ---- results of a run (training writes them) ------------------------------------------------------
@@ -371,12 +382,16 @@ def _enlarge(image: np.ndarray, size: int) -> np.ndarray:
   return cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST)
 
 
+def _short(uid: str) -> str:
+  return uid.split("/", 1)[-1]
+
+
 def _plot_saliency(examples: Sequence[SaliencyExample], method: str, path: pathlib.Path,
                    title: str, size: int = 72) -> None:
   """Per example two rows: the view's frames, then the map laid over them (per-clip scale)."""
   frames = max(len(e.frames) for e in examples)
-  fig, axes = plt.subplots(2 * len(examples), frames, squeeze=False,
-                           figsize=(0.9 * frames + 0.6, 1.0 * 2 * len(examples) + 0.6), dpi=100)
+  fig, axes = plt.subplots(2 * len(examples), frames, squeeze=False, layout="constrained",
+                           figsize=(max(8.0, 0.95 * frames), 2.1 * len(examples) + 0.7), dpi=100)
   for row, e in enumerate(examples):
     peak = float(e.saliency.max()) or 1.0
     for t in range(frames):
@@ -386,40 +401,42 @@ def _plot_saliency(examples: Sequence[SaliencyExample], method: str, path: pathl
       if t >= len(e.frames):
         continue
       image = _enlarge(e.frames[t], size)
-      heat = _enlarge(np.repeat((255 * e.saliency[t] / peak).clip(0, 255).astype(np.uint8)
-                                [..., None], 1, -1), size)[..., 0]
+      heat = _enlarge((255 * e.saliency[t] / peak).clip(0, 255).astype(np.uint8)[..., None],
+                      size)[..., 0]
       top.imshow(image)
       bottom.imshow(image)
       bottom.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=255)
     mark = "right" if e.true == e.predicted else "WRONG"
-    axes[2 * row, 0].set_title(f"{e.uid} (fold {e.fold}): true {e.true}, predicted "
-                               f"{e.predicted} [{mark}]; motion ratio {e.motion_ratio:.2f}",
-                               fontsize=7, loc="left")
-  fig.suptitle(f"{title}\n{method} for the predicted class, over the view's frames (left to "
-               "right = time)", fontsize=8)
-  fig.tight_layout()
+    axes[2 * row, 0].set_title(
+        f"{_short(e.uid)} (fold {_short(e.fold)}): true {e.true}, predicted {e.predicted} "
+        f"[{mark}], motion ratio {e.motion_ratio:.2f}", fontsize=8, loc="left")
+  fig.suptitle(f"{title}: {method} for the predicted class over the view's frames (time left to "
+               "right)", fontsize=9)
   _save_figure(fig, path)
 
 
 def _plot_gallery(items: Sequence[GalleryItem], path: pathlib.Path, title: str,
                   size: int = 72) -> None:
-  columns = 3
-  per_row = 2  # two clips (six thumbnails) per row
+  """Two clips per row, three thumbnails each, the clip named above its middle thumbnail."""
+  per_row, columns = 2, 3
   rows = max(1, -(-len(items) // per_row))
-  fig, axes = plt.subplots(rows, columns * per_row, squeeze=False,
-                           figsize=(1.25 * columns * per_row, 1.45 * rows + 0.5), dpi=100)
+  fig, axes = plt.subplots(rows, columns * per_row, squeeze=False, layout="constrained",
+                           figsize=(10, 1.9 * rows + 0.5), dpi=100)
   for ax in axes.flat:
     ax.axis("off")
   for k, item in enumerate(items):
-    r, c0 = divmod(k, per_row)
+    r, c = divmod(k, per_row)
     for j, (thumb, caption) in enumerate(zip(item.thumbnails, item.captions)):
-      ax = axes[r, c0 * columns + j]
+      ax = axes[r, c * columns + j]
+      ax.axis("on")
+      ax.set_xticks([])
+      ax.set_yticks([])
       ax.imshow(_enlarge(thumb, size))
-      ax.set_title(caption, fontsize=6)
-    axes[r, c0 * columns].text(0, size * 1.32, f"{item.uid}: true {item.true}, predicted "
-                               f"{item.predicted} (p={item.confidence:.2f})", fontsize=6)
-  fig.suptitle(title, fontsize=8)
-  fig.tight_layout()
+      ax.set_xlabel(caption, fontsize=7)
+    axes[r, c * columns + 1].set_title(
+        f"{_short(item.uid)}: true {item.true}, predicted {item.predicted} "
+        f"(p={item.confidence:.2f})", fontsize=7)
+  fig.suptitle(title, fontsize=9)
   _save_figure(fig, path)
 
 

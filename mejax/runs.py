@@ -48,6 +48,7 @@ class Run:
   history: list[dict]
   epoch: int                   # the checkpoint restored
   selection: str               # 'final' or 'best': which state `variables` hold
+  reported: str                # 'final' or 'best': the state the run's results came from
   finished: bool               # the run wrote its results and this is its last checkpoint
   class_names: tuple[str, ...]
   model: object
@@ -103,7 +104,7 @@ class Run:
     [N, T, H, W, C], with the input transform the run trained with."""
     self.check_clips(clips_uint8)
     variables = self.fold_variables(fold)
-    self.head  # found before tracing
+    _ = self.head  # found before tracing
     batch = batch_size or self.config.eval.batch_size
     logits, features = [], []
     for start in range(0, len(clips_uint8), batch):
@@ -190,14 +191,16 @@ def load(workdir, epoch: int | None = None, select: str = "reported",
   here = jax.sharding.SingleDeviceSharding(device)
   read = lambda tree: jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), tree)
-  skip = lambda tree: jax.tree_util.tree_map(lambda x: ocp.PLACEHOLDER, tree)
   wanted = {"params": "best_params" if use_best else "params",
             "batch_stats": "best_batch_stats" if use_best else "batch_stats",
             "constants": "constants"}
-  abstract = read(template) if whole_state else skip(template).replace(
-      **{field: read(getattr(template, field)) for field in wanted.values()})
-  state, history = checkpoints.restore(mngr, epoch, abstract)
-  host = {name: jax.device_get(getattr(state, field)) for name, field in wanted.items()}
+  if whole_state:
+    state, history = checkpoints.restore(mngr, epoch, read(template))
+    fields = {field: getattr(state, field) for field in wanted.values()}
+  else:  # the optimiser moments and the other copy are never read
+    fields, history = checkpoints.restore_fields(
+        mngr, epoch, {field: read(getattr(template, field)) for field in wanted.values()})
+  host = {name: jax.device_get(fields[field]) for name, field in wanted.items()}
   variables = {}
   for lane, fold_id in enumerate(fold_ids):  # lanes beyond the trained folds are padding
     variables[folds.names[fold_id]] = jax.tree_util.tree_map(lambda x: np.asarray(x[lane]), host)
@@ -212,7 +215,8 @@ def load(workdir, epoch: int | None = None, select: str = "reported",
                  f"{config.train.num_epochs}")
   return Run(workdir=workdir, config=config, folds=folds,
              fold_names=[folds.names[f] for f in fold_ids], history=history, epoch=epoch,
-             selection="best" if use_best else "final", finished=finished,
+             selection="best" if use_best else "final",
+             reported="best" if keep_best else "final", finished=finished,
              class_names=tuple(class_names), model=model, variables=variables, notes=notes,
              state=whole)
 

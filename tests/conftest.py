@@ -29,3 +29,18 @@ def _compilation_cache(tmp_path_factory):
   jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data_dir, tmp_path_factory):
+  """(config, workdir) of a finished tiny LOSO run (tests/tiny_config.py, 2 epochs) trained on the
+  8 fake devices: what analysis, prediction and transfer tests restore. Treat it as read-only."""
+  import tiny_config
+
+  from mejax import train
+
+  config = tiny_config.get_config()
+  config.data.data_dir = tiny_data_dir
+  workdir = tmp_path_factory.mktemp("tiny_run")
+  train.train_and_evaluate(config, str(workdir))
+  return config, workdir
