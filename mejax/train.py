@@ -82,6 +82,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Returns the evaluation report (the content of metrics.json's "report").
   """
   sweep_lib.check_config(config)
+  pretrained = transfer.initial_variables(config)
   workdir = pathlib.Path(workdir)
   # Process 0 claims the workdir; the others wait for it and share its answer (or its failure).
   resuming = bool(distributed.on_writer(lambda: checkpoints.claim_workdir(workdir, config),
@@ -108,7 +109,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                   else inputs)
   labels = jax.device_put(clips.label.astype(np.int32), repl)
 
-  pretrained = transfer.initial_variables(config, sweep.model, sweep.sample_input)
   abstract_state = sweep.abstract_state(pretrained)
   # Refuse a sweep whose resident state cannot fit before anything runs (numbers in the error).
   # Measured on this process's device, then the least over processes: all must pick one chunk.

@@ -31,11 +31,20 @@ log = logging.getLogger(__name__)
 CARRIED = ("params", "batch_stats")  # constants are per fold: recomputed, never carried
 
 
-def initial_variables(config, model, sample_input) -> dict[tuple[str, ...], np.ndarray] | None:
-  """{(collection, *path): array} that config.init_from sets in every fold, or None."""
+def initial_variables(config) -> dict[tuple[str, ...], np.ndarray] | None:
+  """{(collection, *path): array} that config.init_from sets in every fold, or None. Checked
+  before a run claims its workdir: a source that does not fit leaves nothing behind."""
   path = config.get("init_from", "")
   if not path:
     return None
+  from mejax import models
+  from mejax import sweep
+  from mejax.data import labels as labels_lib
+  from mejax.data import views
+  model = models.from_config(config.model,
+                             labels_lib.get_label_map(config.data.label_map).num_classes,
+                             sweep.compute_dtype(config))
+  sample_input = np.zeros((1,) + views.view_shape(config.data), np.float32)
   source = pathlib.Path(path)
   from mejax import convert
   if (source / convert.WEIGHTS_INFO).exists():
