@@ -75,9 +75,10 @@ def check_against_csv(run: runs.Run, clips, predictions: reports.Predictions) ->
           f"equal to predictions.csv (largest probability difference {worst:.1e}).")
 
 
-def _saliency_examples(run, clips, view, predictions, method, per_class: int):
-  """Up to `per_class` right and `per_class` wrong test clips of every class, with their maps;
-  and the saliency-in-motion ratio of every test clip."""
+def _saliency_examples(run, clips, view, predictions, per_class: int):
+  """Up to `per_class` right and `per_class` wrong test clips of every class with their maps (each
+  method of `saliency.methods_of`), and every test clip's saliency-in-motion ratio (gradient x
+  input: the pixel-level map)."""
   ratios = np.full(len(predictions.index), np.nan)
   labels = clips.label[predictions.index]
   chosen = []
@@ -86,23 +87,31 @@ def _saliency_examples(run, clips, view, predictions, method, per_class: int):
       rows = np.flatnonzero((labels == c) & ((predictions.predicted == c) == right))
       chosen += rows[:per_class].tolist()
   chosen = set(chosen)
-  examples, used = [], None
+  methods = saliency_lib.methods_of(run)
+  examples = []
   folds = np.asarray(predictions.fold)
   for fold in run.fold_names:
     rows = np.flatnonzero(folds == fold)
     if not len(rows):
       continue
     clip_rows = predictions.index[rows]
-    maps, used = saliency_lib.maps(run, fold, view[clip_rows], predictions.predicted[rows],
-                                   method)
-    ratios[rows] = saliency_lib.mass_ratio(maps, saliency_lib.motion_mask(view[clip_rows]))
-    for k, row in enumerate(rows):
-      if row in chosen:
-        i = predictions.index[row]
-        examples.append(reports.SaliencyExample(
-            clips.uid[i], fold, run.class_names[labels[row]],
-            run.class_names[predictions.predicted[row]], view[i], maps[k], float(ratios[row])))
-  return examples, ratios, used
+    pixel_maps = saliency_lib.maps(run, fold, view[clip_rows], predictions.predicted[rows],
+                                   "grad_x_input")
+    ratios[rows] = saliency_lib.mass_ratio(pixel_maps, saliency_lib.motion_mask(view[clip_rows]))
+    picked = [k for k, row in enumerate(rows) if row in chosen]
+    if not picked:
+      continue
+    maps = {"grad_x_input": pixel_maps[picked]}
+    if "gradcam" in methods:
+      maps["gradcam"] = saliency_lib.maps(run, fold, view[clip_rows[picked]],
+                                          predictions.predicted[rows[picked]], "gradcam")
+    for j, k in enumerate(picked):
+      row, i = rows[k], clip_rows[k]
+      examples.append(reports.SaliencyExample(
+          clips.uid[i], fold, run.class_names[labels[row]],
+          run.class_names[predictions.predicted[row]], view[i],
+          {m: maps[m][j] for m in methods}, float(ratios[row])))
+  return examples, ratios, methods
 
 
 def _gallery(run, clips, view, predictions, limit: int, original) -> list[reports.GalleryItem]:
@@ -145,8 +154,7 @@ def _original_frames(run, data_dir) -> dict | None:
 
 
 def analyze(workdir, out=None, *, data_dir: str | None = None, epoch: int | None = None,
-            select: str = "reported", saliency_method: str = "auto", examples_per_class: int = 2,
-            gallery_size: int = 12) -> dict:
+            select: str = "reported", examples_per_class: int = 2, gallery_size: int = 12) -> dict:
   """Writes the analysis of the run in `workdir` into `out` (default W/analysis); returns a
   summary (report path, pooled metrics, ECE, saliency ratio, timings)."""
   start = time.perf_counter()
@@ -167,8 +175,8 @@ def analyze(workdir, out=None, *, data_dir: str | None = None, epoch: int | None
     notes.append("Predictions recomputed for this checkpoint / state; predictions.csv (the "
                  "run's reported state) was not compared.")
   evaluated = time.perf_counter()
-  examples, ratios, method = _saliency_examples(run, clips, view, predictions, saliency_method,
-                                                examples_per_class)
+  examples, ratios, methods = _saliency_examples(run, clips, view, predictions,
+                                                 examples_per_class)
   original = _original_frames(run, data_dir)
   gallery = _gallery(run, clips, view, predictions, gallery_size, original)
   report = reports.evaluation_report(clips, predictions)
@@ -181,7 +189,7 @@ def analyze(workdir, out=None, *, data_dir: str | None = None, epoch: int | None
       report=report, history=run.history, fold_names=run.fold_names, predictions=predictions,
       labels=clips.label[predictions.index], datasets=clips.dataset[predictions.index],
       subjects=clips.subject_key[predictions.index], features=features,
-      saliency_method=method, saliency=examples, motion_ratios=ratios, gallery=gallery,
+      saliency_methods=list(methods), saliency=examples, motion_ratios=ratios, gallery=gallery,
       checks=checks, notes=notes)
   path = reports.write_html(out, analysis)
   done = time.perf_counter()
@@ -189,7 +197,6 @@ def analyze(workdir, out=None, *, data_dir: str | None = None, epoch: int | None
   return {"report": str(path), "pooled": {k: report["pooled"][k] for k in ("accuracy", "uar",
                                                                           "uf1")},
           "ece": reports.calibration(predictions.probabilities, analysis.labels)["ece"],
-          "saliency_method": method,
           "saliency_motion_ratio_median": float(np.median(finite)) if len(finite) else None,
           "checks": checks, "notes": notes,
           "seconds": {"restore_and_data": loaded - start, "re_evaluation": evaluated - loaded,
@@ -207,9 +214,6 @@ def main(argv=None) -> int:
   ap.add_argument("--epoch", type=int, help="checkpoint to analyse (default: the newest)")
   ap.add_argument("--select", default="reported", choices=runs.SELECTIONS,
                   help="which state: the one the run reported, its final or its best")
-  ap.add_argument("--saliency", default="auto", choices=saliency_lib.METHODS,
-                  help="'auto': Grad-CAM where the model has a 3D conv block, else gradient x "
-                  "input")
   ap.add_argument("--examples_per_class", type=int, default=2,
                   help="saliency strips per class, of right and of wrong predictions each")
   args = ap.parse_args(argv)
@@ -217,8 +221,7 @@ def main(argv=None) -> int:
   logging.getLogger("absl").setLevel(logging.ERROR)  # orbax's notes on read-only managers
   try:
     summary = analyze(args.workdir, args.out, data_dir=args.data_dir, epoch=args.epoch,
-                      select=args.select, saliency_method=args.saliency,
-                      examples_per_class=args.examples_per_class)
+                      select=args.select, examples_per_class=args.examples_per_class)
   except (runs.RunError, Mismatch, ValueError, FileNotFoundError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -227,8 +230,8 @@ def main(argv=None) -> int:
   pooled = summary["pooled"]
   ratio = summary["saliency_motion_ratio_median"]
   print(f"accuracy {pooled['accuracy']:.4f}  UAR {pooled['uar']:.4f}  UF1 {pooled['uf1']:.4f}  "
-        f"ECE {summary['ece']:.3f}  saliency-in-motion ratio (median, {summary['saliency_method']})"
-        f" {'n/a' if ratio is None else f'{ratio:.2f}'}")
+        f"ECE {summary['ece']:.3f}  saliency-in-motion ratio (median, gradient x input) "
+        f"{'n/a' if ratio is None else f'{ratio:.2f}'}")
   print(f"Report: {summary['report']} ({summary['seconds']['total']:.1f} s)")
   return 0
 

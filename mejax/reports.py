@@ -202,8 +202,8 @@ class SaliencyExample:
   true: str
   predicted: str
   frames: np.ndarray           # uint8 [T, H, W, C] view
-  saliency: np.ndarray         # float [T, H, W]
-  motion_ratio: float
+  maps: dict[str, np.ndarray]  # method -> float [T, H, W]
+  motion_ratio: float          # of the gradient x input map
 
 
 @dataclasses.dataclass
@@ -233,9 +233,10 @@ class Analysis:
   datasets: np.ndarray         # [M]
   subjects: np.ndarray         # [M] subject keys
   features: np.ndarray         # [M, D] penultimate features, each from its own fold's model
-  saliency_method: str
+  saliency_methods: list[str]
   saliency: list[SaliencyExample]
-  motion_ratios: np.ndarray    # [M] saliency-in-motion ratio of every test clip (NaN: none)
+  # [M] gradient-x-input saliency-in-motion ratio of every test clip (NaN: an all-zero map)
+  motion_ratios: np.ndarray
   gallery: list[GalleryItem]
   checks: list[str]            # what was verified (re-evaluation against predictions.csv, ...)
   notes: list[str]             # what a reader must know (unfinished run, ...)
@@ -386,32 +387,47 @@ def _short(uid: str) -> str:
   return uid.split("/", 1)[-1]
 
 
-def _plot_saliency(examples: Sequence[SaliencyExample], method: str, path: pathlib.Path,
-                   title: str, size: int = 72) -> None:
-  """Per example two rows: the view's frames, then the map laid over them (per-clip scale)."""
+METHOD_NAMES = {"gradcam": "Grad-CAM", "grad_x_input": "gradient x input"}
+
+
+def _plot_saliency(examples: Sequence[SaliencyExample], path: pathlib.Path, title: str,
+                   size: int = 72) -> None:
+  """Per example a row of the view's frames, then one row per method with its map laid over
+  them (each map scaled to its own peak over the clip)."""
   frames = max(len(e.frames) for e in examples)
-  fig, axes = plt.subplots(2 * len(examples), frames, squeeze=False, layout="constrained",
-                           figsize=(max(8.0, 0.95 * frames), 2.1 * len(examples) + 0.7), dpi=100)
+  methods = list(examples[0].maps)
+  per = 1 + len(methods)
+  fig, axes = plt.subplots(per * len(examples), frames, squeeze=False,
+                           figsize=(max(8.0, 0.95 * frames), 1.15 * per * len(examples) + 0.8),
+                           dpi=100)
+  fig.subplots_adjust(left=0.04, right=0.99, bottom=0.01, top=1 - 0.6 / fig.get_figheight(),
+                      hspace=0.25, wspace=0.04)
   for row, e in enumerate(examples):
-    peak = float(e.saliency.max()) or 1.0
     for t in range(frames):
-      top, bottom = axes[2 * row, t], axes[2 * row + 1, t]
-      for ax in (top, bottom):
-        ax.axis("off")
+      for k in range(per):
+        axes[per * row + k, t].axis("off")
       if t >= len(e.frames):
         continue
       image = _enlarge(e.frames[t], size)
-      heat = _enlarge((255 * e.saliency[t] / peak).clip(0, 255).astype(np.uint8)[..., None],
-                      size)[..., 0]
-      top.imshow(image)
-      bottom.imshow(image)
-      bottom.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=255)
+      axes[per * row, t].imshow(image)
+      for k, method in enumerate(methods, start=1):
+        peak = float(e.maps[method].max()) or 1.0
+        heat = _enlarge((255 * e.maps[method][t] / peak).clip(0, 255).astype(np.uint8)[..., None],
+                        size)[..., 0]
+        ax = axes[per * row + k, t]
+        ax.imshow(image)
+        ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=255)
+    for k, method in enumerate(methods, start=1):
+      axes[per * row + k, 0].text(-0.05, 0.5, METHOD_NAMES[method], rotation=90, fontsize=6,
+                                  transform=axes[per * row + k, 0].transAxes, ha="right",
+                                  va="center")
     mark = "right" if e.true == e.predicted else "WRONG"
-    axes[2 * row, 0].set_title(
-        f"{_short(e.uid)} (fold {_short(e.fold)}): true {e.true}, predicted {e.predicted} "
-        f"[{mark}], motion ratio {e.motion_ratio:.2f}", fontsize=8, loc="left")
-  fig.suptitle(f"{title}: {method} for the predicted class over the view's frames (time left to "
-               "right)", fontsize=9)
+    axes[per * row, 0].text(
+        0, 1.04, f"{_short(e.uid)} (fold {_short(e.fold)}): true {e.true}, predicted "
+        f"{e.predicted} [{mark}], motion ratio {e.motion_ratio:.2f}", fontsize=7,
+        transform=axes[per * row, 0].transAxes, va="bottom")
+  fig.suptitle(f"{title}: saliency for the predicted class over the view's frames (time left to "
+               "right)", fontsize=9, y=1 - 0.15 / fig.get_figheight())
   _save_figure(fig, path)
 
 
@@ -433,9 +449,10 @@ def _plot_gallery(items: Sequence[GalleryItem], path: pathlib.Path, title: str,
       ax.set_yticks([])
       ax.imshow(_enlarge(thumb, size))
       ax.set_xlabel(caption, fontsize=7)
-    axes[r, c * columns + 1].set_title(
-        f"{_short(item.uid)}: true {item.true}, predicted {item.predicted} "
-        f"(p={item.confidence:.2f})", fontsize=7)
+    axes[r, c * columns + 1].text(
+        0.5, 1.06, f"{_short(item.uid)}: true {item.true}, predicted {item.predicted} "
+        f"(p={item.confidence:.2f})", fontsize=7, ha="center", va="bottom",
+        transform=axes[r, c * columns + 1].transAxes, in_layout=False)
   fig.suptitle(title, fontsize=9)
   _save_figure(fig, path)
 
@@ -504,7 +521,7 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
     examples = [e for e in a.saliency if e.true == cls]
     if examples:
       path = out / f"saliency_{cls}.png"
-      _plot_saliency(examples, a.saliency_method, path, f"true class {cls}: test clips")
+      _plot_saliency(examples, path, f"true class {cls}: test clips")
       saliency_figures.append(path)
   if a.gallery:
     figures["gallery"] = out / "misclassified.png"
@@ -550,12 +567,18 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
   parts.append("<h2>Embeddings</h2>" + f"<p>{html.escape(method)} of the penultimate features "
                "(the classification head's input, averaged over time and space). Each test clip's "
                "features come from its own fold's model, standardised within the fold; folds are "
-               "different networks, so distances across folds are only roughly comparable.</p>"
+               "different networks, so distances across folds are only roughly comparable (in "
+               "LOSO a fold's test clips are one subject: clusters by subject show the folds' "
+               "models as much as the subjects).</p>"
                + _image(figures["embedding"], "Embedding of the test clips"))
-  parts.append("<h2>Saliency</h2>" + f"<p>Method: {html.escape(a.saliency_method)}. "
-               + (f"Saliency-in-motion ratio over {len(ratios)} test clips: median "
-                  f"{np.median(ratios):.2f}, mean {np.mean(ratios):.2f} (the map's mass inside "
-                  "the 10 % of pixels that moved most, over 10 %; 1 = no preference)."
+  methods = ", ".join(METHOD_NAMES[m] for m in a.saliency_methods)
+  parts.append("<h2>Saliency</h2>" + f"<p>Maps: {html.escape(methods)}, for the predicted class. "
+               "Grad-CAM weighs the model's last 3D conv block, whose map is coarse at small clip "
+               "sizes; gradient x input is pixel-level. "
+               + (f"Saliency-in-motion ratio of the gradient-x-input maps over {len(ratios)} test "
+                  f"clips: median {np.median(ratios):.2f}, mean {np.mean(ratios):.2f} (the map's "
+                  "mass inside the 10 % of pixels that moved most, sum over frames of |frame - "
+                  "first frame|, divided by 10 %; 1 = no preference for moving pixels)."
                   if len(ratios) else "") + "</p>")
   parts += [_image(p, f"Saliency, {p.stem.split('_', 1)[1]}") for p in saliency_figures]
   if a.gallery:

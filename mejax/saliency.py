@@ -4,11 +4,11 @@ falls where the face moved.
 Two methods, for one clip and one class c (the prediction unless given):
 - Grad-CAM (Selvaraju et al. 2017) in 3D: A = the output of the model's last 3D conv block
   (the registry's `saliency_layer`, e.g. R3D-18's `layer4`), alpha_k = the mean over (T', H', W')
-  of d logit_c / d A_k, map = ReLU(sum_k alpha_k A_k), resized to the clip's (T, H, W). Coarse
-  (layer4 of a 24 x 24 clip is 2 x 2) but about the features the classifier uses.
-- gradient x input: |sum over channels of x * d logit_c / d x| at full resolution; the map of
-  models with no 3D conv block (STRCN, dynamic-image CNNs, the two-branch FuseNet), and the
-  pixel-level map Reddy et al.'s Fig. 4 shows.
+  of d logit_c / d A_k, map = ReLU(sum_k alpha_k A_k), resized to the clip's (T, H, W). About
+  the features the classifier uses, but coarse: layer4 of a 24 x 24 smoke clip is 2 x 2 (its
+  spatial map says little there), of a 64 x 64 paper clip 4 x 4. Only models with such a block.
+- gradient x input: |sum over channels of x * d logit_c / d x| at the input's resolution, for
+  every model: the pixel-level map (Reddy et al.'s Fig. 4 is a gradient map of this kind).
 
 `motion_mask` marks where a clip moves (the top fraction of sum_t |frame_t - frame_0|, lightly
 blurred); `mass_ratio` is a map's share of mass inside that mask over the mask's share of the
@@ -26,7 +26,7 @@ from mejax import models
 from mejax import sweep as sweep_lib
 from mejax.models import introspect
 
-METHODS = ("auto", "gradcam", "grad_x_input")
+METHODS = ("gradcam", "grad_x_input")
 
 
 def layer_of(run) -> str | None:
@@ -39,15 +39,10 @@ def layer_of(run) -> str | None:
   return call.path if call else None
 
 
-def resolve(run, method: str) -> str:
-  if method not in METHODS:
-    raise ValueError(f"Unknown saliency method {method!r}; known: {METHODS}")
-  if method == "auto":
-    return "gradcam" if layer_of(run) else "grad_x_input"
-  if method == "gradcam" and not layer_of(run):
-    raise ValueError(f"{run.config.model.name} has no 3D conv block for Grad-CAM; use "
-                     "grad_x_input")
-  return method
+def methods_of(run) -> tuple[str, ...]:
+  """The methods that apply to this run's model: gradient x input always, Grad-CAM first where
+  the model has a 3D conv block."""
+  return ("gradcam", "grad_x_input") if layer_of(run) else ("grad_x_input",)
 
 
 def _program(run, method: str, layer: str | None):
@@ -95,13 +90,17 @@ def _make_program(run, method: str, layer: str | None):
   return jax.jit(gradcam if method == "gradcam" else grad_x_input)
 
 
-def maps(run, fold: str, clips_uint8: np.ndarray, classes: np.ndarray, method: str = "auto",
-         batch_size: int = 16) -> tuple[np.ndarray, str]:
-  """(float32 [N, T, H, W] non-negative maps, the method used) of fold `fold`'s model for class
-  classes[i] of clip i (uint8 views [N, T, H, W, C])."""
+def maps(run, fold: str, clips_uint8: np.ndarray, classes: np.ndarray,
+         method: str = "grad_x_input", batch_size: int = 16) -> np.ndarray:
+  """float32 [N, T, H, W] non-negative maps of fold `fold`'s model for class classes[i] of clip i
+  (uint8 views [N, T, H, W, C])."""
   run.check_clips(clips_uint8)
-  method = resolve(run, method)
+  if method not in METHODS:
+    raise ValueError(f"Unknown saliency method {method!r}; known: {METHODS}")
   layer = layer_of(run) if method == "gradcam" else None
+  if method == "gradcam" and layer is None:
+    raise ValueError(f"{run.config.model.name} has no 3D conv block for Grad-CAM; use "
+                     "grad_x_input")
   program = _program(run, method, layer)
   variables = run.fold_variables(fold)
   out = []
@@ -113,7 +112,7 @@ def maps(run, fold: str, clips_uint8: np.ndarray, classes: np.ndarray, method: s
       part = np.concatenate([part, np.repeat(part[:1], pad, 0)])
       cls = np.concatenate([cls, np.repeat(cls[:1], pad)])
     out.append(np.asarray(program(variables, part, cls))[:batch_size - pad])
-  return np.concatenate(out).astype(np.float32), method
+  return np.concatenate(out).astype(np.float32)
 
 
 def motion_energy(clips_uint8: np.ndarray) -> np.ndarray:

@@ -44,3 +44,14 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("tiny_run")
   train.train_and_evaluate(config, str(workdir))
   return config, workdir
+
+
+@pytest.fixture(scope="session")
+def micro_data_dir(tmp_path_factory):
+  """synthetic_me/micro (24 subjects, 279 clips; ~30 s to build) in a temporary TFDS data dir."""
+  import tensorflow_datasets as tfds
+  import tfds_builders.synthetic_me  # noqa: F401
+
+  data_dir = tmp_path_factory.mktemp("tfds_micro")
+  tfds.builder("synthetic_me/micro", data_dir=str(data_dir)).download_and_prepare()
+  return str(data_dir)
