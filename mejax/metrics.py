@@ -26,10 +26,11 @@ Conventions (all figures are plain floats, never NaN):
 from __future__ import annotations
 
 import collections
-import re
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from mejax.protocols import natural_key
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
@@ -123,11 +124,6 @@ SUMMARY_METRICS = ('accuracy', 'uar', 'uf1')
 # ------------------------------------------------------------------------------------------------
 # Reports over a predictions table.
 
-def _natural_key(text: str) -> tuple:
-  return tuple((0, int(part), '') if part.isdigit() else (1, 0, part)
-               for part in re.split(r'(\d+)', text) if part)
-
-
 def _as_columns(predictions: Any) -> dict[str, np.ndarray]:
   """A dict of arrays, a list of row dicts or a DataFrame -> dict of equal-length arrays."""
   if hasattr(predictions, 'columns') and not isinstance(predictions, Mapping):  # DataFrame
@@ -154,7 +150,7 @@ def _grouped_metrics(keys: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
   for i, key in enumerate(keys.tolist()):
     groups[str(key)].append(i)
   return {key: classification_metrics(y_true[groups[key]], y_pred[groups[key]], num_classes)
-          for key in sorted(groups, key=_natural_key)}
+          for key in sorted(groups, key=natural_key)}
 
 
 def _mean_std_over_folds(per_fold: Mapping[str, Mapping[str, Any]],

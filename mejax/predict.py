@@ -42,7 +42,6 @@ import os
 import pathlib
 import re
 import sys
-import tempfile
 
 # FFmpeg prints its own complaint about an undecodable video to stderr; ours names the file.
 # Read when OpenCV loads, so set before its import.
@@ -51,6 +50,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mejax import reports  # noqa: E402
 from mejax import runs  # noqa: E402
 from mejax.data import clipset as clipset_lib  # noqa: E402
 from mejax.data import dataset_names  # noqa: E402
@@ -284,12 +284,6 @@ def file_clips(run: runs.Run, path: pathlib.Path, *, onset: int | None, apex: in
 
 # ---- models ------------------------------------------------------------------------------------
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-  z = np.asarray(logits, np.float64)
-  z = np.exp(z - z.max(axis=1, keepdims=True))
-  return z / z.sum(axis=1, keepdims=True)
-
-
 def predict(run: runs.Run, clips: Clips, fold: str | None = None) -> Prediction:
   """Class probabilities of `fold`'s model, or the mean over every trained fold's model."""
   run.check_clips(clips.views)
@@ -297,7 +291,7 @@ def predict(run: runs.Run, clips: Clips, fold: str | None = None) -> Prediction:
   probabilities = np.zeros((len(clips.views), run.num_classes))
   for name in folds:
     logits, _ = run.apply(name, clips.views)
-    probabilities += softmax(logits)
+    probabilities += reports.softmax(np.asarray(logits, np.float64))
   probabilities /= len(folds)
   seen = None
   if clips.fold_index is not None:
@@ -369,10 +363,7 @@ def write_new(path: pathlib.Path, text: str, overwrite: bool) -> None:
     raise PredictError(f"{path} exists; pass --overwrite to replace it, or another --out")
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
-                                     newline="") as f:
-      f.write(text)
-    os.replace(f.name, path)
+    reports.write_atomic(path, text)
   except OSError as e:
     raise PredictError(f"{path}: cannot write ({e.strerror or e}); choose another --out"
                        ) from None

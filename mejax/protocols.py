@@ -34,18 +34,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 import numpy as np
 from sklearn import model_selection
 
-from mejax.data.megc2019 import (  # noqa: F401  (re-exported)
-    MEGC2019_CLASSES,
-    MEGC2019_CSV,
-    MEGC2019_DATASETS,
-    MEGC2019_DATASET_ALIASES,
-    MEGC2019_NUM_SAMPLES,
-    MembershipRow,
-    check_megc2019_clipset,
-    megc2019_key,
-    megc2019_mask,
-    megc2019_membership,
-)
+from mejax.data.megc2019 import MembershipRow
 
 
 class ClipMetadata(Protocol):

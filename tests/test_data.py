@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
@@ -70,23 +71,28 @@ def test_onset_to_apex_uses_offset_when_apex_missing_and_rejects_bad_spans():
     views.onset_to_apex_indices(5, 2, 9, 4)
 
 
+def _view_config(**keys):
+  return ml_collections.ConfigDict(dict(view="onset_apex", **keys))
+
+
 def test_view_selects_frames_and_resizes():
   clips = clipset_lib.from_records([_record("a", "happiness", onset=2, apex=5)],
                                    labels_lib.get_label_map("megc2019"))
   clips.frames[0][:, :, :, 1] = 200
-  v = views.onset_apex_view(clips, num_frames=6, size=4, grey=False)
+  v = views.make_view(clips, _view_config(num_frames=6, size=4, grey=False))
   assert v.shape == (1, 6, 4, 4, 3) and v.dtype == np.uint8
   # Area resize of 8 -> 4 averages 2x2 blocks: pixel (0, 0) still carries the frame number.
   np.testing.assert_array_equal(v[0, :, 0, 0, 0], [2, 3, 4, 5, 5, 5])
   assert (v[..., 1] == 200).all()
-  assert views.onset_apex_view(clips, num_frames=6, size=4, grey=True).shape == (1, 6, 4, 4, 1)
+  assert views.make_view(clips, _view_config(num_frames=6, size=4, grey=True)).shape == (
+      1, 6, 4, 4, 1)
 
 
 def test_view_names_clip_with_out_of_range_annotation():
   clips = clipset_lib.from_records([_record("bad", "happiness", n=5, onset=1, apex=8)],
                                    labels_lib.get_label_map("megc2019"))
   with pytest.raises(ValueError, match="toy/bad"):
-    views.onset_apex_view(clips, num_frames=4, size=4)
+    views.make_view(clips, _view_config(num_frames=4, size=4, grey=False))
 
 
 def test_class_weights_stay_finite_when_a_fold_lacks_a_class():

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mejax import protocols
+from mejax.data import megc2019
 from mejax.annotations import records
 from mejax.annotations import sheets
 from mejax.data import composites
@@ -177,7 +177,7 @@ def test_read_frames_rejects_mixed_sizes(tmp_path):
 
 # ---- MEGC2019 selection of a ClipSet --------------------------------------------------------------
 
-def _clipset(rows, class_names=protocols.MEGC2019_CLASSES):
+def _clipset(rows, class_names=megc2019.MEGC2019_CLASSES):
   n = len(rows)
   return ClipSet(
       frames=[np.zeros((2, 4, 4, 3), np.uint8)] * n,
@@ -190,7 +190,7 @@ def _clipset(rows, class_names=protocols.MEGC2019_CLASSES):
 
 
 def test_megc2019_selection_keeps_composite_clips_and_records_the_rest():
-  membership = protocols.megc2019_membership()
+  membership = megc2019.megc2019_membership()
   casme_rows = [(r.dataset, f"{r.subject}/{r.filename}", r.label) for r in membership
                 if r.dataset == "casme2"]
   extra = [("casme2", "sub04/EP12_01f", 0), ("casme2", "sub05/EP09_05f", 1)]

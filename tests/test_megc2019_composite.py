@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from mejax import protocols
+from mejax.data import megc2019 as membership_lib
 from mejax.annotations import casme2
 from mejax.annotations import megc2019
 from mejax.annotations import records
@@ -25,7 +25,7 @@ _SMIC_FOLDER = {0: "negative", 1: "positive", 2: "surprise"}
 
 @pytest.fixture(scope="module")
 def membership():
-  return protocols.megc2019_membership()
+  return membership_lib.megc2019_membership()
 
 
 def _smic_tree(root: pathlib.Path, membership) -> pathlib.Path:
@@ -56,9 +56,9 @@ def test_composite_equals_the_ground_truth_row_for_row(samples, membership):
   assert len(result.rows) == 442
   assert result.rows == list(membership)  # same rows, same order
   for row, sample in zip(result.rows, result.samples):
-    assert protocols.MEGC2019_DATASET_ALIASES[sample.dataset] == row.dataset
+    assert membership_lib.MEGC2019_DATASET_ALIASES[sample.dataset] == row.dataset
     assert sample.sample_id.rsplit("/", 1)[-1].endswith(row.filename.split("_", 1)[-1])
-    assert protocols.MEGC2019_CLASSES.index(sample.three_class) == row.label
+    assert membership_lib.MEGC2019_CLASSES.index(sample.three_class) == row.label
   counts = megc2019.composite_counts(result)
   assert counts == {"smic": {"classes": [70, 51, 43], "subjects": 16},
                     "casme2": {"classes": [88, 32, 25], "subjects": 24},

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mejax import protocols
+from mejax.data import megc2019
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / 'shared'
 MEGC2019_CSV = SHARED / 'annotations' / 'megc2019' / 'combined_3class_gt.csv'
@@ -271,7 +272,7 @@ def test_class_coverage():
 def membership():
   if not MEGC2019_CSV.exists():
     pytest.skip(f'{MEGC2019_CSV} not found (shared/ is expected beside the repository)')
-  return protocols.megc2019_membership(MEGC2019_CSV)
+  return megc2019.megc2019_membership(MEGC2019_CSV)
 
 
 def test_megc2019_membership_counts(membership):
@@ -296,10 +297,10 @@ def test_megc2019_membership_rejects_bad_rows(tmp_path, membership):
     path = tmp_path / 'gt.csv'
     path.write_text('\n'.join(lines[:10] + [bad_line] + lines[11:]) + '\n')
     with pytest.raises(ValueError, match=f'gt.csv: row 11 .*{message}'):
-      protocols.megc2019_membership(path)
+      megc2019.megc2019_membership(path)
   path.write_text('\n'.join(lines[:-1]) + '\n')
   with pytest.raises(ValueError, match='441 rows, expected 442'):
-    protocols.megc2019_membership(path)
+    megc2019.megc2019_membership(path)
 
 
 def _clipset_like(membership):
@@ -326,22 +327,22 @@ def _clipset_like(membership):
 
 def test_megc2019_mask_matches_builder_names(membership):
   meta = _clipset_like(membership)
-  mask = protocols.megc2019_mask(meta, membership)
+  mask = megc2019.megc2019_mask(meta, membership)
   assert mask.sum() == 442 and not mask[-2:].any()
   with pytest.raises(ValueError, match='outside the MEGC2019 composite'):
-    protocols.check_megc2019_clipset(meta, membership)
+    megc2019.check_megc2019_clipset(meta, membership)
   inside = protocols.ClipMeta.from_arrays(meta.dataset[mask], meta.subject[mask],
                                           meta.label[mask], meta.sample_id[mask])
-  protocols.check_megc2019_clipset(inside, membership)
+  megc2019.check_megc2019_clipset(inside, membership)
   # Only CASME II available: restrict the check to it.
   casme = meta.dataset == 'casme2'
   casme_only = protocols.ClipMeta.from_arrays(meta.dataset[casme], meta.subject[casme],
                                               meta.label[casme], meta.sample_id[casme])
-  assert protocols.megc2019_mask(casme_only, membership, datasets=['casme2']).sum() == 145
+  assert megc2019.megc2019_mask(casme_only, membership, datasets=['casme2']).sum() == 145
   with pytest.raises(ValueError, match='297 membership rows without a clip'):
-    protocols.megc2019_mask(casme_only, membership)
+    megc2019.megc2019_mask(casme_only, membership)
   wrong = np.array(meta.label)
   wrong[0] = (wrong[0] + 1) % 3
   relabelled = protocols.ClipMeta.from_arrays(meta.dataset, meta.subject, wrong, meta.sample_id)
   with pytest.raises(ValueError, match='1 label mismatches'):
-    protocols.megc2019_mask(relabelled, membership)
+    megc2019.megc2019_mask(relabelled, membership)

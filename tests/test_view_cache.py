@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from mejax import train
+from mejax import sweep
 from mejax.data import clipset as clipset_lib
 from mejax.data import view_cache
 from test_train import tiny_config

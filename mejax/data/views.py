@@ -47,24 +47,7 @@ def resize_frames(frames: np.ndarray, size: int, grey: bool) -> np.ndarray:
   return np.stack(out)
 
 
-def onset_apex_view(clips: ClipSet, num_frames: int = 12, size: int = 64,
-                    grey: bool = False) -> np.ndarray:
-  """The ConvLSTM paper's input: onset -> apex, padded/sampled to T frames, resized, RGB."""
-  views = []
-  for i, frames in enumerate(clips.frames):
-    try:
-      idx = onset_to_apex_indices(int(clips.onset[i]), int(clips.apex[i]), int(clips.offset[i]),
-                                  num_frames)
-    except ValueError as e:
-      raise ValueError(f"Clip {clips.uid[i]}: {e}") from None
-    if idx.max() >= len(frames):
-      raise ValueError(f"Clip {clips.uid[i]}: frame index {idx.max()} beyond its {len(frames)} "
-                       "stored frames")
-    views.append(resize_frames(frames[idx], size, grey))
-  return np.stack(views)
-
-
-# ---- the views of the paper models ---------------------------------------------------------------
+# ---- views ---------------------------------------------------------------------------------------
 # Each is a temporal selection of the stored frames, an optional Eulerian magnification
 # (data.magnify_alpha), a representation (the frames, their dynamic image, or the onset -> apex
 # optical flow), optional face regions stacked on channels (data.regions) and a resize to
@@ -169,7 +152,10 @@ def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> n
   return resize_frames(clip, size, grey)
 
 
-def paper_view(clips: ClipSet, data) -> np.ndarray:
+def make_view(clips: ClipSet, data) -> np.ndarray:
+  """The view a `config.data` section asks for (data.view, num_frames, size, grey, regions,
+  magnify_alpha; for flow: flow_method, flow_range, flow_strain, strain_range)."""
+  view_shape(data)  # validates the keys
   out = []
   for i, frames in enumerate(clips.frames):
     try:
@@ -178,16 +164,6 @@ def paper_view(clips: ClipSet, data) -> np.ndarray:
     except ValueError as e:
       raise ValueError(f"Clip {clips.uid[i]}: {e}") from None
   return np.stack(out)
-
-
-def make_view(clips: ClipSet, data) -> np.ndarray:
-  """The view a `config.data` section asks for (data.view, num_frames, size, grey, regions,
-  magnify_alpha; for flow: flow_method, flow_range, flow_strain, strain_range)."""
-  view_shape(data)  # validates the keys
-  if data.view == "onset_apex" and not data.get("regions", "") and not data.get("magnify_alpha",
-                                                                               0.0):
-    return onset_apex_view(clips, num_frames=data.num_frames, size=data.size, grey=data.grey)
-  return paper_view(clips, data)
 
 
 def view_shape(data) -> tuple[int, int, int, int]:
