@@ -69,7 +69,7 @@ def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[fl
   return statistics.median(times), times
 
 
-class _Sweep:
+class _RandomSweep:
   """F folds of random clips of the config's view shape, built by `mejax.sweep` as training
   builds them."""
 
@@ -154,7 +154,7 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
 
   # One fold on one device, no fold axis in the program ('loop' of one fold): the unit of work
   # everything else is compared with, and the step the PyTorch baseline is compared with.
-  single = _Sweep(c, 1, one, "loop")
+  single = _RandomSweep(c, 1, one, "loop")
   compile_s, compiled, cost, step_need = single.compile_train()
   step_s, times = _median_seconds(single.train_runner(compiled), steps, warmup)
   flops = _model_flops(c, one) or float(cost.get("flops", 0.0)) or None
@@ -184,7 +184,7 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
       mesh, kind = sharding.make_mesh(1), "vmap"
     else:
       mesh, kind = one, strategy
-    sweep = _Sweep(c, folds, mesh, kind)
+    sweep = _RandomSweep(c, folds, mesh, kind)
     compile_s, compiled, _, _ = sweep.compile_train()
     sweep_s, _ = _median_seconds(sweep.train_runner(compiled), steps, warmup)
     result["fold_axis"].append({
@@ -223,7 +223,7 @@ def _model_flops(config, mesh) -> float | None:
   c = config.copy_and_resolve_references()
   if "conv_lowering" in c.model:
     c.model.conv_lowering = "xla"
-  return float(_cost_dict(_Sweep(c, 1, mesh, "loop").lower_train()).get("flops", 0.0)) or None
+  return float(_cost_dict(_RandomSweep(c, 1, mesh, "loop").lower_train()).get("flops", 0.0)) or None
 
 
 def _peak_rss_bytes() -> int:

@@ -1,8 +1,10 @@
-"""Checkpoints of the stacked fold state with orbax: save per epoch, resume, restore for analysis.
+"""Checkpoints of the stacked fold state with orbax: save per epoch, resume, restore.
 
 A workdir holds one experiment: `config.json` (what it is), `folds.json` (fold definitions and
-the sample ids they index), and `checkpoints/<epoch>/` with the fold-stacked TrainState and the
-per-epoch history. A workdir holding a different experiment is refused, never overwritten.
+the sample ids they index), and `checkpoints/<epoch>/` with the fold-stacked TrainState, the
+per-epoch history and the experiment record (config, folds, the fold of every lane), so that a
+checkpoint alone is enough to restore the run anywhere (`mejax.runs`). A workdir holding a
+different experiment is refused, never overwritten.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def _save_figure(fig, path: pathlib.Path) -> None:
   _replace(f.name, path)
 
 
-# ---- results of a run (training writes them) ------------------------------------------------------
+# ---- results of a run (training writes them) -----------------------------------------------------
 
 def evaluation_report(clips, predictions: Predictions, warnings: Sequence[str] = ()) -> dict:
   """metrics.json's "report": pooled, per dataset / subject / fold."""
@@ -144,7 +144,7 @@ def write_results(workdir: pathlib.Path, config, clips, predictions: Predictions
   return report
 
 
-# ---- plots -------------------------------------------------------------------------------------
+# ---- plots ---------------------------------------------------------------------------------------
 
 def plot_confusion(confusion: np.ndarray, class_names, path: pathlib.Path, title: str) -> None:
   """Row-normalised confusion matrix with the counts written in each cell."""
@@ -167,16 +167,27 @@ def plot_confusion(confusion: np.ndarray, class_names, path: pathlib.Path, title
   _save_figure(fig, path)
 
 
-def plot_curves(history: list[dict], path: pathlib.Path, title: str) -> None:
-  """Training loss / accuracy per epoch, validation loss and the test curves where recorded."""
+def plot_curves(history: list[dict], path: pathlib.Path, title: str,
+                per_fold: bool = False) -> None:
+  """Training loss per epoch (per_fold: every fold's, thin, and their mean), the inner-validation
+  loss and the pooled test scores where recorded (for reading only: no decision used them)."""
   epochs = [h["epoch"] for h in history]
-  fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120)
-  ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train loss (sampled batches)")
-  if any("val_loss" in h for h in history):
-    val = [(h["epoch"], h["val_loss"]) for h in history if "val_loss" in h]
-    ax_loss.plot(*zip(*val), label="inner-validation loss")
+  fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
+  if per_fold:
+    losses = np.asarray([h.get("train_loss_per_fold", [h["train_loss"]]) for h in history])
+    for f in range(losses.shape[1]):
+      ax_loss.plot(epochs, losses[:, f], color="#99aacc", linewidth=0.7, alpha=0.7,
+                   label="train loss, one fold" if f == 0 else None)
+    ax_loss.plot(epochs, losses.mean(1), color="#223366", linewidth=2.2,
+                 label=f"train loss, mean of {losses.shape[1]} folds")
+  else:
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train loss")
+  val = [(h["epoch"], h["val_loss"]) for h in history if "val_loss" in h]
+  if val:
+    ax_loss.plot(*zip(*val), color="#cc6633", linewidth=1.8, label="inner-validation loss")
   ax_loss.set_xlabel("epoch")
-  ax_loss.legend(fontsize=8)
+  ax_loss.set_ylabel("loss (sampled training batches)")
+  ax_loss.legend(fontsize=7)
   ax_score.plot(epochs, [h["train_accuracy"] for h in history],
                 label="train accuracy (sampled batches)")
   for key, label in (("test_uar", "test UAR (pooled)"), ("test_uf1", "test UF1 (pooled)"),
@@ -186,13 +197,13 @@ def plot_curves(history: list[dict], path: pathlib.Path, title: str) -> None:
       ax_score.plot(*zip(*points), marker="o", markersize=3, label=label)
   ax_score.set_ylim(0, 1)
   ax_score.set_xlabel("epoch")
-  ax_score.legend(fontsize=8)
+  ax_score.legend(fontsize=7)
   fig.suptitle(title, fontsize=9)
   fig.tight_layout()
   _save_figure(fig, path)
 
 
-# ---- the analysis report (python -m mejax.analyze) ----------------------------------------------
+# ---- the analysis report (python -m mejax.analyze) -----------------------------------------------
 
 @dataclasses.dataclass
 class SaliencyExample:
@@ -294,37 +305,6 @@ def _plot_per_subject(report: dict, path: pathlib.Path, title: str) -> None:
   ax.set_xlabel("test accuracy of the subject's clips")
   ax.legend(fontsize=8, loc="lower right")
   ax.set_title(title, fontsize=9)
-  fig.tight_layout()
-  _save_figure(fig, path)
-
-
-def _plot_fold_curves(history: list[dict], fold_names: Sequence[str], path: pathlib.Path,
-                      title: str) -> None:
-  """Training loss of every fold (thin) and their mean (thick); inner-validation loss and the
-  pooled test scores where recorded (test scores are for reading only: no decision used them)."""
-  epochs = [h["epoch"] for h in history]
-  per_fold = np.asarray([h.get("train_loss_per_fold", [h["train_loss"]]) for h in history])
-  fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
-  for f in range(per_fold.shape[1]):
-    ax_loss.plot(epochs, per_fold[:, f], color="#99aacc", linewidth=0.7, alpha=0.7,
-                 label="train loss, one fold" if f == 0 else None)
-  ax_loss.plot(epochs, per_fold.mean(1), color="#223366", linewidth=2.2,
-               label=f"train loss, mean of {per_fold.shape[1]} folds")
-  val = [(h["epoch"], h["val_loss"]) for h in history if "val_loss" in h]
-  if val:
-    ax_loss.plot(*zip(*val), color="#cc6633", linewidth=1.8, label="inner-validation loss (mean)")
-  ax_loss.set_xlabel("epoch")
-  ax_loss.set_ylabel("loss (sampled training batches)")
-  ax_loss.legend(fontsize=7)
-  ax_score.plot(epochs, [h["train_accuracy"] for h in history], label="train accuracy (batches)")
-  for key, label in (("test_uar", "test UAR (pooled)"), ("test_accuracy", "test accuracy")):
-    points = [(h["epoch"], h[key]) for h in history if key in h]
-    if points:
-      ax_score.plot(*zip(*points), marker="o", markersize=3, label=label)
-  ax_score.set_ylim(0, 1)
-  ax_score.set_xlabel("epoch")
-  ax_score.legend(fontsize=7)
-  fig.suptitle(title, fontsize=9)
   fig.tight_layout()
   _save_figure(fig, path)
 
@@ -498,7 +478,7 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
   names = a.class_names
   figures["confusion"] = out / "confusion_pooled.png"
   plot_confusion(np.asarray(a.report["pooled"]["confusion"]), names, figures["confusion"],
-                 f"{a.title}\npooled over {len(a.fold_names)} folds' test clips")
+                 f"{a.config['model']['name']}: pooled over\n{len(a.fold_names)} folds' test clips")
   for dataset, entry in a.report.get("per_dataset", {}).items():
     if len(a.report.get("per_dataset", {})) > 1:
       figures[f"confusion {dataset}"] = out / f"confusion_{dataset.replace('/', '_')}.png"
@@ -507,7 +487,7 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
   figures["subjects"] = out / "per_subject_accuracy.png"
   _plot_per_subject(a.report, figures["subjects"], a.title)
   figures["curves"] = out / "learning_curves.png"
-  _plot_fold_curves(a.history, a.fold_names, figures["curves"], a.title)
+  plot_curves(a.history, figures["curves"], a.title, per_fold=True)
   cal = calibration(a.predictions.probabilities, a.labels)
   figures["reliability"] = out / "reliability.png"
   _plot_reliability(cal, figures["reliability"], a.title)
@@ -535,6 +515,11 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
            f"<p>Run <code>{html.escape(a.workdir)}</code>. Every figure below is computed on the "
            "folds' <b>test</b> clips, each scored by its own fold's restored model, unless its "
            "title says otherwise.</p>"]
+  synthetic = [d for d in a.config["data"]["datasets"] if d.startswith("synthetic_me")]
+  if synthetic:
+    parts.append(f'<p class="note">Data: {html.escape(", ".join(synthetic))}, the procedural '
+                 "stand-in that ships with mejax, not a licensed dataset: these figures are not "
+                 "comparable with any paper's.</p>")
   parts += [f'<p class="note">{html.escape(n)}</p>' for n in a.notes]
   parts += [f'<p class="check">{html.escape(c)}</p>' for c in a.checks]
   parts.append("<h2>Results</h2>")
@@ -546,8 +531,9 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
   if summary:
     parts.append(f"<p>Mean ± std over {summary['num_folds']} folds (another aggregation, not the "
                  "pooled figure): " + ", ".join(
-                     f"{k} {summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}"
-                     for k in ("accuracy", "uar", "uf1")) + "</p>")
+                     f"{label} {summary[k]['mean']:.3f} ± {summary[k]['std']:.3f}"
+                     for k, label in (("accuracy", "accuracy"), ("uar", "UAR"), ("uf1", "UF1")))
+                 + "</p>")
   parts += [f'<p class="note">{html.escape(w)}</p>' for w in r.get("warnings", [])]
   parts.append(_image(figures["confusion"], "Confusion matrix, pooled"))
   parts += [_image(p, k) for k, p in figures.items() if k.startswith("confusion ")]

@@ -1,7 +1,7 @@
 """A run in a workdir as an object: restore it on any device count and backend, apply its models.
 
     run = runs.load("runs/smoke")                     # the state its results were reported from
-    clips, view = run.data()                          # its clips and their view (cache or TFRecords)
+    clips, view = run.data()                          # its clips and their view
     logits, features = run.apply(run.fold_names[0], view[:8])
 
 A checkpoint stores its experiment (config, folds with sample ids, the fold of every lane), so

@@ -39,7 +39,7 @@ from mejax.data import views
 log = logging.getLogger(__name__)
 
 
-# ---- the experiment's data and folds (host) -----------------------------------------------------
+# ---- the experiment's data and folds (host) ------------------------------------------------------
 
 @dataclasses.dataclass
 class Experiment:
@@ -92,7 +92,7 @@ def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
   return Experiment(clips, inputs, folds, fold_ids, warnings, train_inputs)
 
 
-# ---- settings this module owns --------------------------------------------------------------------
+# ---- settings this module owns -------------------------------------------------------------------
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Refuses model, optimiser and step settings that cannot run, before anything is written."""
@@ -195,7 +195,7 @@ def optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int):
   return optax.chain(optax.add_decayed_weights(weight_decay), tx) if weight_decay else tx
 
 
-# ---- the sweep -------------------------------------------------------------------------------------
+# ---- the sweep -----------------------------------------------------------------------------------
 
 def padded_lanes(fold_ids: list[int], mesh) -> list[int]:
   """The fold of every lane of the fold axis: `fold_ids`, padded to fill the mesh by repeating

@@ -167,7 +167,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       fold_loss = np.mean([distributed.to_host(m["loss"]) for m in step_metrics], 0)[:real]
       fold_acc = np.mean([distributed.to_host(m["accuracy"]) for m in step_metrics], 0)[:real]
       stopped_before = distributed.to_host(state.stopped)[:real]
-      bad = [names[f] for f in range(real) if not np.isfinite(fold_loss[f]) and not stopped_before[f]]
+      bad = [names[f] for f in range(real)
+             if not np.isfinite(fold_loss[f]) and not stopped_before[f]]
       if bad:
         raise FloatingPointError(
             f"Non-finite training loss in epoch {epoch + 1} for folds {bad}; the last good "

@@ -78,9 +78,9 @@ def _from_run(config, path: pathlib.Path, model, sample_input):
   fold = config.get("init_from_fold", "")
   if not fold:
     if len(run.fold_names) != 1:
-      raise ValueError(f"init_from {path}: the run has {len(run.fold_names)} folds "
-                       f"({', '.join(run.fold_names[:5])}{' ...' if len(run.fold_names) > 5 else ''}"
-                       "); name one with init_from_fold")
+      shown = ", ".join(run.fold_names[:5]) + (" ..." if len(run.fold_names) > 5 else "")
+      raise ValueError(f"init_from {path}: the run has {len(run.fold_names)} folds ({shown}); "
+                       "name one with init_from_fold")
     fold = run.fold_names[0]
   try:
     source = run.fold_variables(fold)
