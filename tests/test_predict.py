@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from mejax import predict
+from mejax import reports
 from mejax import runs
 from mejax.data import schema
 from mejax.preprocess import frames as frames_lib
@@ -180,7 +181,7 @@ def test_folder_of_frames_cli_averages_every_fold(run, workdir_copy, frames_fold
   onset, apex, offset = (int(v) for v in _timing_flags(stored_clip)[1::2])
   clips = predict.file_clips(run, frames_folder, onset=onset, apex=apex, offset=offset,
                              pattern=predict.DEFAULT_PATTERN, crop="face", size=128)
-  per_fold = [predict.softmax(run.apply(f, clips.views)[0])[0] for f in run.fold_names]
+  per_fold = [reports.softmax(run.apply(f, clips.views)[0])[0] for f in run.fold_names]
   np.testing.assert_allclose(probabilities, np.mean(per_fold, axis=0), atol=2e-6)
   assert np.ptp(per_fold, axis=0).max() > 1e-2  # the folds' models disagree: a real mean
 
@@ -208,7 +209,7 @@ def test_cropped_frames_are_the_dataset_clip(run, dataset_clips, frames_folder, 
                        "--size", "64", "--fold", FOLD, "--out", str(out),
                        *_timing_flags(stored_clip)]) == 0
   (row,) = _read_csv(out)
-  expected = predict.softmax(run.apply(FOLD, dataset_clips.views[index:index + 1])[0])[0]
+  expected = reports.softmax(run.apply(FOLD, dataset_clips.views[index:index + 1])[0])[0]
   np.testing.assert_allclose(_probabilities(row, run.class_names), expected, atol=1e-6)
   assert row["fold"] == FOLD
 

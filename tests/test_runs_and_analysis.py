@@ -186,3 +186,26 @@ def test_an_unfinished_run_is_analysed_at_its_last_checkpoint_and_says_so(tiny_r
   summary = analyze.analyze(unfinished, tmp_path / "a", data_dir=tiny_data_dir, epoch=1)
   assert any("holds no finished run" in n and "epoch 1 of 2" in n for n in summary["notes"])
   assert "holds no finished run" in (tmp_path / "a" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_model_with_per_fold_constants_restores_and_is_analysed(tiny_data_dir, tmp_path):
+  """STRCN-A keeps each fold's pixel selection in its `constants` collection: restored with the
+  variables, the re-scored test clips equal predictions.csv, and the report has no Grad-CAM (no
+  3D conv block) but gradient x input."""
+  from mejax import config_files
+  from mejax import train
+  config = config_files.load(REPO / "configs/strcn_a.py", "smoke")
+  config.data.datasets = ("synthetic_me/micro_tiny",)
+  config.data.data_dir = tiny_data_dir
+  config.train.num_epochs = config.eval.every_epochs = 1
+  config.train.only_folds = (0, 1)
+  config.progress = False
+  train.train_and_evaluate(config, str(tmp_path / "strcn_a"))
+  run = runs.load(tmp_path / "strcn_a")
+  index = [v["constants"]["pixel_index"] for v in run.variables.values()]
+  assert len(index) == 2 and not np.array_equal(index[0], index[1])  # one selection per fold
+  summary = analyze.analyze(tmp_path / "strcn_a", tmp_path / "a")
+  assert "equal to predictions.csv" in summary["checks"][0]
+  page = (tmp_path / "a" / "report.html").read_text()
+  assert "Maps: gradient x input," in page
