@@ -9,8 +9,10 @@ import ml_collections
 import numpy as np
 import pytest
 
+from mejax import analyze
 from mejax import config_files
 from mejax import models
+from mejax import runs
 from mejax import sweep
 from mejax import train
 from mejax import zoo
@@ -143,6 +145,12 @@ def test_paper_smoke_configs_train_and_evaluate(file, preset, tiny_data_dir, tmp
   pooled = metrics["report"]["pooled"]
   assert 0.0 <= pooled["uar"] <= 1.0 and pooled["n"] > 0
   assert result["pooled"]["uar"] == pooled["uar"]  # the returned report is metrics.json's
+  # Each fold restored alone and applied outside the sweep scores its test clips as the sweep
+  # did (fold-sharded over 2 devices): the model computes the same thing in both programs.
+  run = runs.load(tmp_path)
+  clips, view = run.data()
+  predictions, _ = analyze.recompute(run, view)
+  assert "equal to predictions.csv" in analyze.check_against_csv(run, clips, predictions)
   history = metrics["history"]
   assert len(history) == 2 and all(np.isfinite(h["train_loss"]) for h in history)
 

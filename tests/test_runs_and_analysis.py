@@ -201,6 +201,7 @@ def test_a_model_with_per_fold_constants_restores_and_is_analysed(tiny_data_dir,
   config.train.num_epochs = config.eval.every_epochs = 1
   config.train.only_folds = (0, 1)
   config.progress = False
+  config.train.fold_strategy = "auto"  # the smoke preset loops on one device; here are 8
   train.train_and_evaluate(config, str(tmp_path / "strcn_a"))
   run = runs.load(tmp_path / "strcn_a")
   index = [v["constants"]["pixel_index"] for v in run.variables.values()]

@@ -215,10 +215,31 @@ def conv3d_frames2d_vjp(x, kernel, strides, padding):
   return _frames2d_vjp(x, kernel, strides, padding)
 
 
+def is_pointwise(kernel_spatial, strides, padding) -> bool:
+  """A 1x1(x1) kernel at stride 1 without padding: a matmul over channels."""
+  return (all(k == 1 for k in kernel_spatial) and all(s == 1 for s in strides)
+          and not any(lo or hi for lo, hi in padding))
+
+
+def pointwise(x, kernel):
+  """A 1x1(x1), stride-1, unpadded convolution as the matmul over channels it is: (..., C) with
+  kernel (1, ..., 1, C, O) -> (..., O).
+
+  Why not `lax.conv_general_dilated`: XLA's SPMD partitioner (jax 0.10.2, CPU) computes wrong
+  values for a fold-vmapped 1x1 stride-1 convolution whose fold axis is sharded over devices (a
+  multi-device sweep): off by tens, or a feature_group_count error; 3x3 and strided 1x1 kernels
+  are right. A dot is partitioned correctly (tests/test_conv3d.py).
+  """
+  return jnp.einsum("...c,co->...o", x, kernel.reshape(kernel.shape[-2:]))
+
+
 def conv3d(x, kernel, strides, padding, lowering: str = "xla"):
-  """(N, T, H, W, C) * (kT, kH, kW, C, O) with the named lowering ('auto' picks per shape)."""
+  """(N, T, H, W, C) * (kT, kH, kW, C, O) with the named lowering ('auto' picks per shape);
+  pointwise kernels are always a matmul (`pointwise`)."""
   if lowering not in LOWERINGS:
     raise ValueError(f"Unknown conv lowering {lowering!r}; known: {LOWERINGS}")
+  if is_pointwise(kernel.shape[:3], strides, padding):
+    return pointwise(x, kernel)
   if lowering == "auto":
     lowering = auto_lowering(kernel.shape[:3], strides, x.shape,
                              itemsize=jnp.dtype(x.dtype).itemsize)

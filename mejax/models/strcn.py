@@ -75,6 +75,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from mejax.models import conv3d
+
 # Table I pooling windows (stride = window) for Pool1..Pool4, as (rows, columns) = (H, W).
 APPEARANCE_POOL_WINDOWS = ((4, 1), (4, 1), (4, 4), (2, 2))
 GEOMETRIC_POOL_WINDOWS = ((4, 4), (4, 4), (4, 4), (2, 2))
@@ -97,6 +99,24 @@ def layer_sizes(height: int, width: int,
     h, w = sizes[-1][1]
     sizes.append((f'pool{index + 1}', (h // window_h, w // window_w)))
   return sizes
+
+
+class PointwiseConv(nn.Module):
+  """`nn.Conv(features, (1, 1), use_bias=True)` (the same `kernel` (1, 1, in, out) and `bias`,
+  initialised alike) computed as a matmul over channels (`conv3d.pointwise`: XLA mis-partitions
+  fold-vmapped 1x1 convolutions in multi-device sweeps)."""
+  features: int
+  dtype: Any = jnp.float32
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init, (1, 1, x.shape[-1], self.features),
+                        jnp.float32)
+    bias = self.param('bias', self.bias_init, (self.features,), jnp.float32)
+    x = x.astype(self.dtype)
+    return conv3d.pointwise(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
 
 
 class RCL(nn.Module):
@@ -122,9 +142,8 @@ class RCL(nn.Module):
       return shared_norm if shared_norm is not None else norm(name=f'bn{step}')
 
     # w_f * u + b does not change across steps: computed once.
-    feed_forward = nn.Conv(self.features, (1, 1), padding='VALID', use_bias=True,
-                           dtype=self.dtype, kernel_init=matconvnet_kernel_init,
-                           bias_init=nn.initializers.zeros, name='feed_forward')(u)
+    feed_forward = PointwiseConv(self.features, dtype=self.dtype,
+                                 kernel_init=matconvnet_kernel_init, name='feed_forward')(u)
     recurrent = nn.Conv(self.features, (3, 3), padding=((1, 1), (1, 1)), use_bias=False,
                         dtype=self.dtype, kernel_init=matconvnet_kernel_init, name='recurrent')
     state = nn.relu(step_norm(0)(feed_forward))
