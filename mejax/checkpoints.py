@@ -9,14 +9,21 @@ different experiment is refused, never overwritten.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import pathlib
+import socket
+import time
 from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+
+from mejax import files
 
 log = logging.getLogger(__name__)
 
@@ -47,26 +54,122 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
   return [] if a == b else [f"{prefix[:-1]}: workdir has {a!r}, config has {b!r}"]
 
 
-def claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
-  """Writes config.json, or checks that the workdir's experiment is this one.
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".mejax.lock"
+# The items every mejax checkpoint holds; a numbered folder without them is another tool's.
+ITEMS = ("state", "history", "experiment")
 
-  Returns True when the workdir already held this experiment (a resume).
-  Raises ValueError naming the differing keys when it holds another experiment.
+
+class WorkdirBusy(RuntimeError):
+  """Another live process holds the workdir's lock."""
+
+
+@contextlib.contextmanager
+def locked(workdir: pathlib.Path):
+  """Holds the workdir's exclusive lock (an flock on W/.mejax.lock) for the block.
+
+  The operating system drops an flock when its process ends, however it ends, so a killed run
+  leaves no stale lock behind and its resume is never blocked. The file names the holder.
   """
   workdir.mkdir(parents=True, exist_ok=True)
-  path = workdir / "config.json"
+  path = workdir / LOCK_FILE
+  handle = open(path, "a+")
+  try:
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError:
+    handle.seek(0)
+    holder = handle.read().strip() or "a process that has not written its name yet"
+    handle.close()
+    raise WorkdirBusy(f"{workdir} is in use by another run ({holder}; lock file {path}): wait "
+                      "for it to end, or use another --workdir") from None
+  handle.seek(0)
+  handle.truncate()
+  handle.write(f"process {os.getpid()} on {socket.gethostname()} since "
+               f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+  handle.flush()
+  try:
+    yield
+  finally:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+def _numbered(workdir: pathlib.Path) -> list[pathlib.Path]:
+  folder = workdir / "checkpoints"
+  if not folder.is_dir():
+    return []
+  return sorted((p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()),
+                key=lambda p: int(p.name))
+
+
+def check_foreign(workdir: pathlib.Path) -> None:
+  """Refuses numbered folders in W/checkpoints that are not mejax checkpoints (another tool's):
+  they would be read as this run's epochs."""
+  for folder in _numbered(workdir):
+    if not all((folder / item).is_dir() for item in ITEMS):
+      raise ValueError(f"{folder} is not a mejax checkpoint (it lacks the items "
+                       f"{', '.join(ITEMS)}); move it out of {folder.parent}")
+
+
+def _read_json(path: pathlib.Path):
+  """The JSON in `path`, or None when absent or unreadable."""
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError):
+    return None
+
+
+def _stored_config(workdir: pathlib.Path) -> tuple[dict | None, str]:
+  """(the experiment config the workdir holds, where it was read): config.json, else the newest
+  readable checkpoint's experiment record (config.json deleted or damaged)."""
+  stored = _read_json(workdir / CONFIG_FILE)
+  if isinstance(stored, dict):
+    return stored, str(workdir / CONFIG_FILE)
+  for folder in reversed(_numbered(workdir)):
+    record = _read_json(folder / "experiment" / "metadata")
+    if isinstance(record, dict) and isinstance(record.get("config"), dict):
+      return record["config"], str(folder)
+  return None, ""
+
+
+def check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> str:
+  """What claiming `workdir` for this experiment would mean, without writing anything:
+  'new' (nothing there), 'resume' (the same experiment), 'reclaim' (another experiment's config
+  that never trained: no checkpoint). Raises ValueError naming the differing keys when the
+  workdir holds another experiment that trained, or a foreign checkpoint folder."""
+  check_foreign(workdir)
+  stored, source = _stored_config(workdir)
+  if stored is None:
+    return "new"
   current = json.loads(config.to_json_best_effort())
-  if path.exists():
-    stored = json.loads(path.read_text())
-    differences = _diff(_without_runtime_keys(stored), _without_runtime_keys(current))
-    if differences:
-      raise ValueError(
-          f"Workdir {workdir} holds a different experiment; refusing to overwrite it. "
-          f"Differences ({len(differences)}): " + "; ".join(differences[:10]) +
-          ". Use another --workdir.")
+  differences = _diff(_without_runtime_keys(stored), _without_runtime_keys(current))
+  if not differences:
+    return "resume"
+  if not _numbered(workdir) and not (workdir / "metrics.json").exists():
+    return "reclaim"
+  raise ValueError(
+      f"Workdir {workdir} holds a different experiment (read from {source}); refusing to "
+      f"overwrite it. Differences ({len(differences)}): " + "; ".join(differences[:10]) +
+      ". Use another --workdir.")
+
+
+def claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
+  """Checks (`check_workdir`), then writes config.json where it is missing, damaged or another
+  experiment's that never trained. Returns True when the workdir already held this experiment
+  (a resume)."""
+  state = check_workdir(workdir, config)
+  path = workdir / CONFIG_FILE
+  current = json.loads(config.to_json_best_effort())
+  if state == "reclaim":
+    log.warning("%s held the config of a run that never trained (no checkpoint); it now holds "
+                "this experiment", path)
+  elif state == "resume" and not isinstance(_read_json(path), dict):
+    log.warning("%s was missing or damaged; rewritten from the checkpoints' experiment", path)
+  elif state == "resume":
     return True
-  path.write_text(json.dumps(current, indent=2, sort_keys=True))
-  return False
+  workdir.mkdir(parents=True, exist_ok=True)
+  files.write_atomic(path, json.dumps(current, indent=2, sort_keys=True))
+  return state == "resume"
 
 
 def manager(workdir: pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
@@ -118,18 +221,75 @@ def read_experiment(mngr: ocp.CheckpointManager, epoch: int) -> dict:
   return experiment
 
 
-def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any):
-  """(epoch, state, history) of the newest checkpoint, or None when there is none.
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+@contextlib.contextmanager
+def _quiet():
+  """Orbax's background threads log every failed read of a damaged checkpoint (dozens of
+  tracebacks); the one line this module logs says it."""
+  loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    logger.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    for logger, level in zip(loggers, levels):
+      logger.setLevel(level)
+
+
+def set_aside(folder: pathlib.Path) -> pathlib.Path:
+  """Renames a damaged checkpoint folder to damaged-<epoch>[-k] beside it (kept for inspection,
+  out of the way of the epoch's next save) and returns the new path."""
+  target = folder.with_name(f"damaged-{folder.name}")
+  k = 1
+  while target.exists():
+    k += 1
+    target = folder.with_name(f"damaged-{folder.name}-{k}")
+  folder.rename(target)
+  return target
+
+
+def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any, *,
+                   fall_back: bool = True):
+  """(epoch, state, history) of the newest intact checkpoint, or None when there is none.
 
   `abstract_state` (from `jax.eval_shape`, with shardings) fixes the tree and where leaves go.
+  A checkpoint that cannot be read is named in a warning and, with `fall_back`, set aside as
+  damaged-<epoch> (`set_aside`, never deleted) and the previous one tried; without it (runs of
+  several processes, which must all agree), ValueError names it. IncompatibleCheckpoint (another
+  mejax version's format) is raised as it is.
   """
-  epoch = mngr.latest_step()
-  if epoch is None:
-    return None
-  read_experiment(mngr, epoch)
-  restored = mngr.restore(epoch, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
-  return epoch, restored["state"], list(restored["history"])
+  directory = pathlib.Path(mngr.directory)
+  damaged = []
+  for epoch in sorted(mngr.all_steps(), reverse=True):
+    folder = directory / str(epoch)
+    try:
+      read_experiment(mngr, epoch)
+      with _quiet():
+        restored = mngr.restore(epoch, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
+    except IncompatibleCheckpoint:
+      raise
+    except Exception as e:  # noqa: BLE001  any unreadable checkpoint: named, set aside
+      if not fall_back:
+        raise ValueError(f"checkpoint {folder} is damaged ({_first_line(e)}); move it aside "
+                         f"(mv {folder} {folder.with_name('damaged-' + folder.name)}) and run "
+                         "again to resume from the previous checkpoint") from None
+      aside = set_aside(folder)
+      log.warning("Checkpoint %s is damaged (%s); moved to %s", folder, _first_line(e), aside)
+      damaged.append(epoch)
+      mngr.reload()
+      continue
+    if damaged:
+      log.warning("Resuming from epoch %d, the newest intact checkpoint in %s", epoch, directory)
+    return epoch, restored["state"], list(restored["history"])
+  if damaged:
+    log.warning("No intact checkpoint in %s: training starts from the beginning", directory)
+  return None
 
 
 def restore(mngr: ocp.CheckpointManager, epoch: int, abstract_state: Any):

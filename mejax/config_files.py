@@ -86,3 +86,58 @@ def parse_preset(arg: str | None, variants: tuple[str, ...], file: str) -> tuple
     raise ValueError(f"Unknown preset {arg!r} for {file}; known: "
                      f"{', '.join(variants + ('smoke',))}{combined}")
   return (chosen[0] if chosen else ""), "smoke" in parts
+
+
+def _unknown_override(argv: list[str], config) -> str | None:
+  """The first `--config.a.b=value` of argv naming a key `config` lacks, described."""
+  for arg in argv[1:]:
+    if not arg.startswith("--config."):
+      continue
+    path = arg[len("--config."):].split("=", 1)[0]
+    node, parts = config, path.split(".")
+    for depth, part in enumerate(parts):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        where = ".".join(parts[:depth]) or "the config"
+        known = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) \
+            else "no keys"
+        return f"--config.{path}: no such config key ({where} has: {known})"
+      node = node[part]
+  return None
+
+
+def parse_flags_or_exit(argv: list[str]) -> list[str]:
+  """The absl flags parser of the commands that take --config: a wrong flag, config file, preset
+  or override ends in one line `error: ...` on stderr with exit status 2, not in tracebacks."""
+  import sys
+
+  from absl import flags
+  try:
+    remaining = flags.FLAGS(argv)
+    if "config" in flags.FLAGS and flags.FLAGS["config"].present:
+      flags.FLAGS.config.keys()  # a config file that failed to load raises only when read
+    return remaining
+  except OSError as e:  # the --config file could not be loaded
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    message = f"--config: {lines[-1] if lines else e}"
+  except flags.Error as e:  # absl's own: unknown flag, bad value, missing required flag
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    # A config file that fails to load: absl embeds its traceback; keep the flag and the error.
+    message = lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}"
+  except Exception as e:  # noqa: BLE001  an override of a key the config lacks, or its value
+    message = _unknown_override(argv, _config_of(argv)) or f"--config: {type(e).__name__}: {e}"
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _config_of(argv: list[str]) -> ml_collections.ConfigDict | None:
+  """The config that argv's --config names (file.py[:preset]), or None."""
+  for i, arg in enumerate(argv):
+    spec = (arg.split("=", 1)[1] if arg.startswith("--config=") else
+            argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
+    if spec:
+      path, _, preset = spec.partition(":")
+      try:
+        return load(path, preset or None)
+      except Exception:  # noqa: BLE001  reported by the flag parser itself
+        return None
+  return None

@@ -1,15 +1,20 @@
 """Entry point: python -m mejax.main --config configs/convlstm.py[:preset] --workdir DIR.
 
 Multi-process (several hosts, or one process per GPU): see mejax/distributed.py and launch/.
+A user's mistake or a damaged file ends in one line `error: ...` and exit status 2.
 """
 
 import logging
+import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mejax import checkpoints
+from mejax import config_files
 from mejax import distributed
+from mejax import files
 from mejax import train
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and plots.")
@@ -28,6 +33,10 @@ _LOCAL_DEVICE_IDS = flags.DEFINE_list(
     "(all local devices, or one GPU per process under SLURM / Open MPI).")
 flags.mark_flags_as_required(["config", "workdir"])
 
+# What a user's settings, data or files can cause: one line, no traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, MemoryError, FloatingPointError,
+               checkpoints.WorkdirBusy, files.DiskFull)
+
 
 def main(argv):
   if len(argv) > 1:
@@ -37,8 +46,12 @@ def main(argv):
       _DISTRIBUTED.value, coordinator_address=_COORDINATOR.value,
       num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
       local_device_ids=[int(i) for i in _LOCAL_DEVICE_IDS.value or []] or None)
-  train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  try:
+    train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  except USER_ERRORS as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=config_files.parse_flags_or_exit)

@@ -50,6 +50,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mejax import files
 from mejax import reports  # noqa: E402
 from mejax import runs  # noqa: E402
 from mejax.data import clipset as clipset_lib  # noqa: E402
@@ -363,7 +364,7 @@ def write_new(path: pathlib.Path, text: str, overwrite: bool) -> None:
     raise PredictError(f"{path} exists; pass --overwrite to replace it, or another --out")
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
-    reports.write_atomic(path, text)
+    files.write_atomic(path, text)
   except OSError as e:
     raise PredictError(f"{path}: cannot write ({e.strerror or e}); choose another --out"
                        ) from None

@@ -14,6 +14,9 @@ Building an already built dataset does nothing.
 
 builds the config's datasets and writes the view cache its training reads
 (`<data_dir>/mejax_views/`), so the run can go to a machine without TensorFlow.
+
+A dataset that cannot be built from its input (the manual dir missing, empty or a file; a file
+the dataset needs missing, unreadable or damaged) ends in one line `error: ...`, exit status 2.
 """
 
 import os
@@ -21,6 +24,8 @@ import os
 from absl import app
 from absl import flags
 from ml_collections import config_flags
+
+from mejax import tfds_build
 
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets")),
@@ -61,7 +66,9 @@ def main(argv):
     except tfds.core.registered.DatasetNotFoundError as e:
       raise app.UsageError(f"Unknown dataset {name!r}: {e}") from None
     download = tfds.download.DownloadConfig(manual_dir=manual_dir(name, _MANUAL_DIR.value))
-    builder.download_and_prepare(download_config=download)
+    # A manual dir that is missing, empty or a file ends in one `error:` line, exit status 2.
+    tfds_build.report_input_errors(
+        lambda: builder.download_and_prepare(download_config=download))
     counts = (builder.info.metadata or {}).get("counts")
     skipped = f", {counts['skipped']} skipped (see metadata.json)" if counts else ""
     print(f"{builder.info.full_name}: {builder.info.splits.total_num_examples} clips in "

@@ -81,20 +81,19 @@ class FoldSpec:
     object.__setattr__(self, 'train_datasets', tuple(self.train_datasets))
     object.__setattr__(self, 'test_datasets', tuple(self.test_datasets))
     if self.name not in PROTOCOLS:
-      raise ValueError(f'unknown protocol {self.name!r}; known: {sorted(PROTOCOLS)}')
-    if self.k < 2:
-      raise ValueError(f'k must be >= 2, got {self.k}')
-    if self.repeats < 1:
-      raise ValueError(f'repeats must be >= 1, got {self.repeats}')
-    if not 0.0 < self.test_fraction < 1.0:
-      raise ValueError(f'test_fraction must be in (0, 1), got {self.test_fraction}')
-    if self.seed < 0:
-      raise ValueError(f'seed must be >= 0, got {self.seed}')
-    if self.val_subjects < 0 or not 0.0 <= self.val_fraction < 1.0:
-      raise ValueError(f'bad validation settings: val_subjects={self.val_subjects}, '
-                       f'val_fraction={self.val_fraction}')
+      raise ValueError(f'unknown protocol {self.name!r} (protocol.name); known: '
+                       f'{sorted(PROTOCOLS)}')
+    checks = (('k', self.k >= 2, 'an integer >= 2'),
+              ('repeats', self.repeats >= 1, 'an integer >= 1'),
+              ('test_fraction', 0.0 < self.test_fraction < 1.0, 'in (0, 1)'),
+              ('seed', self.seed >= 0, '>= 0'),
+              ('val_subjects', self.val_subjects >= 0, '>= 0'),
+              ('val_fraction', 0.0 <= self.val_fraction < 1.0, 'in [0, 1)'))
+    for key, ok, allowed in checks:
+      if not ok:
+        raise ValueError(f'protocol.{key}={getattr(self, key)!r}: must be {allowed}')
     if self.val_subjects and self.val_fraction:
-      raise ValueError('set val_subjects or val_fraction, not both')
+      raise ValueError('set protocol.val_subjects or protocol.val_fraction, not both')
 
   @classmethod
   def from_config(cls, config: Any = None, **overrides) -> FoldSpec:
@@ -111,7 +110,7 @@ class FoldSpec:
     known = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:  # a typo in a config must not silently fall back to a default
-      raise ValueError(f'unknown FoldSpec keys {unknown}; known: {sorted(known)}')
+      raise ValueError(f'unknown FoldSpec keys {unknown} (protocol.*); known: {sorted(known)}')
     return cls(**values)
 
   @property

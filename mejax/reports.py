@@ -25,6 +25,7 @@ matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mejax import files  # noqa: E402
 from mejax import metrics as metrics_lib  # noqa: E402
 
 PREDICTION_COLUMNS = ("sample_id", "dataset", "subject", "fold", "label", "prediction")
@@ -52,31 +53,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
   return e / e.sum(-1, keepdims=True)
 
 
-def _umask() -> int:
-  current = os.umask(0)
-  os.umask(current)
-  return current
-
-
-def _replace(temporary: str, path: pathlib.Path) -> None:
-  os.chmod(temporary, 0o666 & ~_umask())  # the permissions open() would have given
-  os.replace(temporary, path)
-
-
-def write_atomic(path: pathlib.Path, text: str) -> None:
-  """Whole file or nothing: an interrupted write never leaves a truncated result."""
-  with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
-                                   newline="") as f:
-    f.write(text)
-  _replace(f.name, path)
-
-
 def _save_figure(fig, path: pathlib.Path) -> None:
   """Saves atomically, like the other results."""
-  with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp.png") as f:
-    fig.savefig(f, format="png")
-  plt.close(fig)
-  _replace(f.name, path)
+  try:
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp.png") as f:
+      temporary = f.name
+      fig.savefig(f, format="png")
+    files.replace(temporary, path)
+  except OSError as e:
+    if os.path.exists(temporary):
+      os.unlink(temporary)
+    raise files.as_disk_full(e, path) or e
+  finally:
+    plt.close(fig)
 
 
 # ---- results of a run (training writes them) -----------------------------------------------------
@@ -114,6 +103,10 @@ def read_predictions_csv(path: pathlib.Path) -> list[dict]:
   if not rows or any(c not in rows[0] for c in PREDICTION_COLUMNS):
     raise ValueError(f"{path}: not a mejax predictions.csv (columns {PREDICTION_COLUMNS} and "
                      "p_<class> expected)")
+  for number, row in enumerate(rows, start=2):
+    if None in row.values() or None in row:  # DictReader's marks of a short or long row
+      raise ValueError(f"{path}: row {number} has {len(row) - (None in row)} of the "
+                       f"{len(rows[0])} columns (the file is cut short or damaged)")
   return rows
 
 
@@ -131,12 +124,12 @@ def write_results(workdir: pathlib.Path, config, clips, predictions: Predictions
   result = {"report": report, "model_selection": selection, "warnings": list(warnings),
             "skipped_samples": len(clips.dropped), "folds_trained": folds_trained,
             "history": history}
-  write_atomic(workdir / "predictions.csv", predictions_csv(clips, predictions))
+  files.write_atomic(workdir / "predictions.csv", predictions_csv(clips, predictions))
   title = title_of(config, report)
   plot_confusion(np.asarray(report["pooled"]["confusion"]), list(clips.class_names),
                  workdir / "confusion_matrix.png", title)
   plot_curves(history, workdir / "training_curves.png", title)
-  write_atomic(workdir / "metrics.json", json.dumps(result, indent=1))
+  files.write_atomic(workdir / "metrics.json", json.dumps(result, indent=1))
   if not quiet:
     print(metrics_lib.format_result_table(report))
     for w in warnings:
@@ -576,5 +569,5 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
           f"{html.escape(a.title)}</title><style>{_CSS}</style></head><body>"
           + "\n".join(parts) + "</body></html>")
   path = out / "report.html"
-  write_atomic(path, page)
+  files.write_atomic(path, page)
   return path

@@ -94,8 +94,34 @@ def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
 
 # ---- settings this module owns -------------------------------------------------------------------
 
+def _positive(config: ml_collections.ConfigDict, dotted: str, minimum: int | float = 1,
+              integer: bool = True) -> None:
+  section, key = dotted.split(".") if "." in dotted else (None, dotted)
+  value = (config[section] if section else config).get(key)
+  kind = int if integer else (int, float)
+  if (isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value)
+      or value < minimum):
+    allowed = (f"an integer >= {minimum}" if integer else f"a number >= {minimum}")
+    raise ValueError(f"{dotted}={value!r}: must be {allowed}")
+
+
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """Refuses model, optimiser and step settings that cannot run, before anything is written."""
+  """Refuses data, model, optimiser and step settings that cannot run, before anything is
+  written; each message names the key, its value and what is allowed."""
+  datasets = config.data.get("datasets", ())
+  if (isinstance(datasets, str) or not datasets
+      or not all(isinstance(d, str) and d for d in datasets)):
+    raise ValueError(f"data.datasets={datasets!r}: must name at least one dataset, e.g. "
+                     "('synthetic_me/micro',)")
+  views.view_shape(config.data)
+  for dotted in ("train.batch_size", "train.num_epochs", "eval.batch_size", "eval.every_epochs",
+                 "checkpoint_every_epochs", "log_every_steps", "mesh.data"):
+    _positive(config, dotted)
+  for dotted in ("train.steps_per_epoch", "mesh.num_devices", "seed"):
+    _positive(config, dotted, minimum=0)
+  rate = config.train.learning_rate
+  if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < float("inf"):
+    raise ValueError(f"train.learning_rate={rate!r}: must be a number > 0")
   if config.model.name not in models.MODELS:
     raise ValueError(f"Unknown model {config.model.name!r} (config key model.name); known: "
                      f"{sorted(models.MODELS)}")

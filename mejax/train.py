@@ -7,6 +7,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pathlib
@@ -20,7 +21,10 @@ from mejax import checkpoints
 from mejax import distributed
 from mejax import memory
 from mejax import metrics as metrics_lib
+from mejax import protocols
+from mejax import files
 from mejax import reports
+from mejax import runs
 from mejax import sharding
 from mejax import steps
 from mejax import summaries
@@ -38,9 +42,9 @@ def _write_folds(workdir: pathlib.Path, exp: sweep_lib.Experiment, resuming: boo
                      "changed since the run started; use another --workdir")
   if not distributed.is_writer():  # every process checks the folds; process 0 writes them
     return
-  reports.write_atomic(path, text)
+  files.write_atomic(path, text)
   skipped = {"count": len(exp.clips.dropped), "samples": exp.clips.dropped}
-  reports.write_atomic(workdir / "skipped_samples.json", json.dumps(skipped, indent=1))
+  files.write_atomic(workdir / "skipped_samples.json", json.dumps(skipped, indent=1))
 
 
 class _Evaluator:
@@ -71,44 +75,81 @@ class _Evaluator:
                                np.asarray(rows, np.float32).reshape(len(index), -1))
 
 
+def _save(mngr, epoch: int, state, history: list[dict], experiment: dict, writer) -> None:
+  """Checkpoints `epoch`, then writes the TensorBoard scalars of the epochs it holds that were
+  not written yet: a resume starts after its checkpoint, so no epoch is written twice. A full disk
+  is named (`files.DiskFull`); orbax writes into a temporary folder, so a failed save leaves no
+  checkpoint a resume would trust."""
+  try:
+    checkpoints.save(mngr, epoch, state, history, experiment)
+  except Exception as e:  # noqa: BLE001  re-raised, as DiskFull when the disk is full
+    full = files.as_disk_full(e, pathlib.Path(mngr.directory) / str(epoch),
+                              needed=memory.tree_bytes(state))
+    if full is not None:
+      raise full from None
+    raise
+  writer.write_new(history)
+
+
 def _pooled(clips, predictions: reports.Predictions) -> dict:
   return metrics_lib.classification_metrics(clips.label[predictions.index],
                                             predictions.predicted, clips.num_classes)
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Every setting that can be checked without data, before anything is written: each owner
+  checks its own (`sweep.check_config`: data, model, optimiser, steps; `protocols.FoldSpec`)."""
+  sweep_lib.check_config(config)
+  protocols.FoldSpec.from_config(config.protocol)
+
+
+def _finished_report(workdir: pathlib.Path, config) -> dict | None:
+  """The report of a finished run of this experiment in `workdir`, or None to train (or resume).
+  Refuses another experiment's workdir. Damaged results of a finished run are recomputed from
+  its last checkpoint (None), never trusted."""
+  if checkpoints.check_workdir(workdir, config) != "resume":
+    return None
+  metrics_path = workdir / "metrics.json"
+  if not metrics_path.exists():
+    return None
+  done = runs.read_metrics(workdir)
+  try:
+    rows = reports.read_predictions_csv(workdir / "predictions.csv")
+    intact = len(rows) == done["report"]["pooled"]["n"]  # every test clip has its row
+  except (ValueError, KeyError, TypeError):  # unreadable, or metrics.json is not a report
+    intact = False
+  if not intact:
+    log.warning("%s or %s is damaged: recomputing the results from the last checkpoint",
+                metrics_path, workdir / "predictions.csv")
+    return None
+  return done["report"]
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains every fold of the protocol at once and writes the results into `workdir`.
 
-  Returns the evaluation report (the content of metrics.json's "report").
+  Everything that can be refused (settings, data, folds, init_from, memory) is refused before
+  the workdir is written. Returns the evaluation report (the content of metrics.json's "report").
   """
-  sweep_lib.check_config(config)
-  pretrained = transfer.initial_variables(config)
   workdir = pathlib.Path(workdir)
-  # Process 0 claims the workdir; the others wait for it and share its answer (or its failure).
-  resuming = bool(distributed.on_writer(lambda: checkpoints.claim_workdir(workdir, config),
-                                        "claiming the workdir"))
-  metrics_path = workdir / "metrics.json"
-  if resuming and metrics_path.exists():
-    done = json.loads(metrics_path.read_text())
+  check_config(config)
+  pretrained = transfer.initial_variables(config)
+  # Process 0 decides from the workdir; the others share its answer (or its failure).
+  if distributed.on_writer(lambda: _finished_report(workdir, config) is not None,
+                           "reading the workdir"):
+    done = runs.read_metrics(workdir)
     if distributed.is_writer():
       print(f"{workdir} holds a finished run of this experiment; its results:")
       print(metrics_lib.format_result_table(done["report"]))
     return done["report"]
 
   exp = sweep_lib.prepare(config, write_cache=distributed.is_writer())
-  _write_folds(workdir, exp, resuming)
   clips, folds = exp.clips, exp.folds
   devices = distributed.mesh_devices(config.mesh.num_devices)
   mesh = sharding.make_mesh(config.mesh.data, devices)
   sweep = sweep_lib.build(config, clips.num_classes, exp.inputs.shape[1:], mesh=mesh,
                           labels=clips.label, train_mask=folds.train, val_mask=folds.val,
                           fold_ids=exp.fold_ids)
-  fold_sh, repl = sweep.fold_sharding, sweep.replicated
-  inputs = jax.device_put(exp.inputs, repl)
-  train_inputs = (jax.device_put(exp.train_inputs, repl) if exp.train_inputs is not None
-                  else inputs)
-  labels = jax.device_put(clips.label.astype(np.int32), repl)
-
   abstract_state = sweep.abstract_state(pretrained)
   # Refuse a sweep whose resident state cannot fit before anything runs (numbers in the error).
   # Measured on this process's device, then the least over processes: all must pick one chunk.
@@ -118,9 +159,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   folds_per_device = len(sweep.lanes) // mesh.shape[sharding.FOLD]
   memory.check_resident_fits(*resident, free_before, folds_per_device)
 
+  # One run at a time in a workdir: process 0 holds its lock until the run ends.
+  with checkpoints.locked(workdir) if distributed.is_writer() else contextlib.nullcontext():
+    resuming = bool(distributed.on_writer(lambda: checkpoints.claim_workdir(workdir, config),
+                                          "claiming the workdir"))
+    _write_folds(workdir, exp, resuming)
+    return _run(config, workdir, exp, sweep, pretrained, abstract_state,
+                (free_before, resident))
+
+
+def _run(config, workdir: pathlib.Path, exp: sweep_lib.Experiment, sweep: sweep_lib.Sweep,
+         pretrained, abstract_state, memory_plan) -> dict:
+  """The loop: resume or initialise, train every epoch, checkpoint, evaluate, report."""
+  clips, folds = exp.clips, exp.folds
+  fold_sh, repl = sweep.fold_sharding, sweep.replicated
+  inputs = jax.device_put(exp.inputs, repl)
+  train_inputs = (jax.device_put(exp.train_inputs, repl) if exp.train_inputs is not None
+                  else inputs)
+  labels = jax.device_put(clips.label.astype(np.int32), repl)
+  free_before, resident = memory_plan
   mngr = checkpoints.manager(workdir)
   experiment = checkpoints.experiment_record(config, exp.folds_json, exp.fold_ids, sweep.lanes)
-  restored = checkpoints.restore_latest(mngr, abstract_state)
+  restored = checkpoints.restore_latest(mngr, abstract_state,
+                                        fall_back=not distributed.multi_process())
   if restored is not None:
     start_epoch, state, history = restored
     log.info("Resuming %s from epoch %d", workdir, start_epoch)
@@ -146,8 +207,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   real = sweep.num_real
   names = [folds.names[f] for f in exp.fold_ids]
   num_epochs, steps_per_epoch = config.train.num_epochs, sweep.steps_per_epoch
-  writer = (summaries.ScalarWriter(workdir / "tensorboard") if distributed.is_writer()
-            else summaries.NullWriter())
+  writer = (summaries.ScalarWriter if distributed.is_writer() else summaries.NullWriter)(
+      workdir / "tensorboard", history)
   bar = tqdm.tqdm(total=num_epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
                   disable=not config.progress or not distributed.is_writer(), unit="step",
                   dynamic_ncols=True, desc=f"{real} folds")
@@ -192,11 +253,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         test = _pooled(clips, test_eval.predictions(state, inputs, fold_sh, names))
         record.update(test_accuracy=test["accuracy"], test_uar=test["uar"], test_uf1=test["uf1"])
       history.append(record)
-      writer.write(epoch + 1, {k: v for k, v in record.items() if isinstance(v, (int, float))})
       if (epoch + 1) % config.checkpoint_every_epochs == 0 or epoch + 1 == num_epochs:
-        checkpoints.save(mngr, epoch + 1, state, history, experiment)
+        _save(mngr, epoch + 1, state, history, experiment, writer)
     if mngr.latest_step() != len(history):
-      checkpoints.save(mngr, len(history), state, history, experiment)
+      _save(mngr, len(history), state, history, experiment, writer)
   finally:
     bar.close()
     writer.close()

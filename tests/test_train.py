@@ -262,6 +262,7 @@ def test_execution_keys_may_change_on_resume_but_experiment_keys_may_not(tmp_pat
   what: a workdir accepts them changed (a resume) and refuses a changed learning rate."""
   config = load_config("smoke")
   assert not checkpoints.claim_workdir(tmp_path, config)
+  (tmp_path / "metrics.json").write_text("{}")  # it trained: another experiment may not claim it
   for key, value in (("train.fold_strategy", "vmap"), ("train.fold_chunk", 2),
                      ("model.conv_lowering", "auto"), ("data.view_cache", False)):
     other = load_config("smoke")

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
+import logging
+import pathlib
 import sys
 
 from mejax import annotations
@@ -33,6 +36,40 @@ def summary(parsed: records.Parsed, checked: records.Parsed) -> dict:
           "three_class": dict(sorted(three.items()))}
 
 
+@contextlib.contextmanager
+def _held_logs():
+  """Holds the parsers' log records back (yielding the list they go to), so that a file that
+  fails to parse ends in its one error line, not after warnings about rows read before."""
+  logger = logging.getLogger("mejax")
+  held: list[logging.LogRecord] = []
+  handler = logging.Handler()
+  handler.emit = held.append
+  propagate = logger.propagate
+  logger.addHandler(handler)
+  logger.propagate = False
+  try:
+    yield held
+  finally:
+    logger.removeHandler(handler)
+    logger.propagate = propagate
+
+
+def error_line(path: str, error: Exception) -> str:
+  """One line `<file>: <what was expected>` for a parse error of `path`.
+
+  Parser messages name the file they are about; one that does not start with `path` (a row of
+  a sheet, a dataset's folder check, an OS error) gets `path` in front, so the line always says
+  which input failed.
+  """
+  if isinstance(error, OSError) and not isinstance(error, FileNotFoundError) and error.filename:
+    message = f"{error.filename}: cannot be read ({error.strerror or error})"
+  else:
+    message = str(error)
+  message = " ".join(message.split())  # builders' messages may span lines; stderr gets one
+  given = str(pathlib.Path(path))
+  return message if message.startswith(given) else f"{given}: {message}"
+
+
 def main(argv=None) -> int:
   ap = argparse.ArgumentParser(prog="python -m mejax.annotations", description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,10 +80,13 @@ def main(argv=None) -> int:
                   help="what to do with rows whose apex is missing or outside onset..offset")
   args = ap.parse_args(argv)
   try:
-    parsed = annotations.parse(args.dataset, args.path, repair=args.repair)
-  except (AnnotationError, FileNotFoundError) as e:
-    print(f"error: {e}", file=sys.stderr)
+    with _held_logs() as held:
+      parsed = annotations.parse(args.dataset, args.path, repair=args.repair)
+  except (AnnotationError, OSError) as e:
+    print(f"error: {error_line(args.path, e)}", file=sys.stderr)
     return 2
+  for record in held:  # the parse succeeded: its warnings go out as they would have
+    logging.getLogger(record.name).handle(record)
   checked = records.validate(parsed.samples, args.repair)
   checked.skipped[:0] = parsed.skipped
   if args.json:

@@ -106,6 +106,8 @@ def parse(path: str | pathlib.Path, repair: str = "skip") -> records.Parsed:
     for sheet in find_sections(path):
       parsed.extend(parse_section(sheet))
     return parsed
+  sheets.require_file(path, f"a section sheet ({' / '.join(SECTION_FILES)}) or a folder "
+                            "holding them")
   return parse_section(path)
 
 

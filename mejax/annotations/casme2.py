@@ -140,6 +140,9 @@ def parse(path: str | pathlib.Path, repair: str = "skip",
     path, found = find_annotation(path)
     if objective_classes is None:
       objective_classes = found
+  else:
+    sheets.require_file(path, "a CASME II coding sheet (CASME2-coding-*.xlsx) or a folder "
+                              "holding it")
   if isinstance(objective_classes, (str, pathlib.Path)):
     objective_classes = parse_objective_classes(objective_classes)
   table = sheets.read_table(path, _sheet(path), header_contains=("Subject", "Filename"))

@@ -105,9 +105,8 @@ def parse(path: str | pathlib.Path, repair: str = "skip",
 def naming_rules(path: pathlib.Path) -> tuple[dict[int, str], dict[str, str]]:
   """(participant -> subject folder, video code -> video name): from the workbook's `naming
   rule1`/`naming rule2` sheets when it has them, else the documented defaults."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"Annotation file not found: {path}")
+  path = sheets.require_file(path, "the CAS(ME)^2 coding workbook (CAS(ME)^2code_final*.xlsx) "
+                                   "or a CSV export of its first sheet")
   participants, videos = dict(PARTICIPANT_FOLDERS), dict(VIDEO_CODES)
   if path.suffix.lower() not in (".xlsx", ".xls"):
     return participants, videos

@@ -46,7 +46,8 @@ def parse(path: str | pathlib.Path, repair: str = "skip") -> records.Parsed:
   root = pathlib.Path(path)
   missing = [name for name in (IMAGES, EMOTION) if not (root / name).is_dir()]
   if missing:
-    found = sorted(p.name for p in root.iterdir()) if root.is_dir() else "it does not exist"
+    found = (sorted(p.name for p in root.iterdir()) if root.is_dir() else
+             "it is a file, not a folder" if root.exists() else "it does not exist")
     raise FileNotFoundError(
         f"{DATASET}: {root} has no {' and no '.join(f'{m}/' for m in missing)} folder; expected "
         f"the CK+ release unzipped there: {IMAGES}/S005/001/S005_001_00000001.png, "

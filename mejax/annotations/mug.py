@@ -40,7 +40,8 @@ def release_root(path: str | pathlib.Path) -> pathlib.Path:
     return path / RELEASE
   if path.is_dir() and path.name == RELEASE:
     return path
-  found = sorted(p.name for p in path.iterdir())[:20] if path.is_dir() else "it does not exist"
+  found = (sorted(p.name for p in path.iterdir())[:20] if path.is_dir() else
+           "it is a file, not a folder" if path.exists() else "it does not exist")
   raise FileNotFoundError(
       f"{DATASET}: no {RELEASE}/ folder at {path}; expected {RELEASE}/001/anger/take000/"
       f"img_0001.jpg (optionally {RELEASE}/001/session1/anger/...). Found: {found}")

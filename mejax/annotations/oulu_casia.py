@@ -50,6 +50,10 @@ def subjects_folder(path: str | pathlib.Path, camera: str = "VL", illumination: 
   if release not in RELEASES:
     raise ValueError(f"Unknown release {release!r}; expected one of {RELEASES}")
   path = pathlib.Path(path)
+  if not path.is_dir():
+    what = "is a file" if path.exists() else "does not exist"
+    raise FileNotFoundError(f"{DATASET}: {path} {what}; expected the Oulu-CASIA folder "
+                            f"holding {release}/{camera}/{illumination}/P001/<Expression>/")
   candidates = candidate_folders(path, camera, illumination, release)
   for folder in candidates:
     if folder.is_dir():

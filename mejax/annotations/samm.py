@@ -94,7 +94,8 @@ def release_root(root: str | pathlib.Path) -> pathlib.Path:
     return any(p.is_dir() and _SUBJECT_FOLDER.fullmatch(p.name) for p in folder.iterdir())
 
   if not root.is_dir():
-    raise FileNotFoundError(f"{DATASET}: folder {root} does not exist")
+    what = "is a file, not a folder" if root.exists() else "does not exist"
+    raise FileNotFoundError(f"{DATASET}: folder {root} {what}")
   if has_subjects(root):
     return root
   below = sorted((p for p in root.iterdir() if p.is_dir()),
@@ -142,9 +143,7 @@ def parse(path: str | pathlib.Path, repair: str = "skip") -> records.Parsed:
   path = pathlib.Path(path)
   if path.is_dir():
     path = find_annotation(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{DATASET}: annotation file not found: {path} (expected "
-                            f"{ANNOTATION_FILE})")
+  sheets.require_file(path, f"SAMM's coding sheet {ANNOTATION_FILE} or a folder holding it")
   table = sheets.read_table(path, _sheet(path), header_contains=_HEADER)
   columns = {name: table.column(*names) for name, names in (
       ("subject", _SUBJECT), ("filename", _FILENAME), ("onset", _ONSET), ("apex", _APEX),

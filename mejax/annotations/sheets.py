@@ -3,15 +3,30 @@
 Formula cells are read as the values the workbook cached (openpyxl `data_only=True`; xlrd and csv
 only ever see values). Columns are located by their header text, never by position: user-cleaned
 copies of the sheets drop blank columns or reorder them.
+
+Every reading problem (a missing or empty file, a folder, no read permission, a damaged or
+truncated workbook, a file of another format) is raised as one AnnotationError (FileNotFoundError
+for a path that is not a file) naming the file and what was expected, never as the reader's own
+exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import io
 import pathlib
 import re
+import warnings
 from typing import Any, Sequence
+
+SHEET_FORMATS = ".xlsx, .xls or .csv"
+# What a file of each suffix must be, for error messages.
+_FORMAT_NAMES = {".xlsx": "an .xlsx workbook", ".xls": "an .xls (Excel 97-2003) workbook",
+                 ".csv": "a CSV text file", ".txt": "a CSV text file"}
+# Leading bytes of the other formats, to say what a misnamed file really is.
+_MAGIC = ((b"PK\x03\x04", ".xlsx"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls"))
 
 
 class AnnotationError(ValueError):
@@ -53,60 +68,146 @@ def _key(text: str) -> str:
   return re.sub(r"[\s_]+", "", str(text)).lower()
 
 
-def sheet_names(path: str | pathlib.Path) -> list[str]:
+def require_file(path: str | pathlib.Path, expected: str) -> pathlib.Path:
+  """`path` as a Path when it is a file; else FileNotFoundError saying what it is instead and
+  what was `expected` there (e.g. "an annotation sheet (.xlsx, .xls or .csv)")."""
   path = pathlib.Path(path)
+  if path.is_file():
+    return path
+  raise FileNotFoundError(f"{path}: {_what_is(path)}; expected {expected}")
+
+
+def require_folder(path: str | pathlib.Path, expected: str) -> pathlib.Path:
+  """`path` as a Path when it is a folder; else FileNotFoundError saying what it is instead."""
+  path = pathlib.Path(path)
+  if path.is_dir():
+    return path
+  raise FileNotFoundError(f"{path}: {_what_is(path)}; expected {expected}")
+
+
+def _what_is(path: pathlib.Path) -> str:
+  if path.is_dir():
+    return "is a folder, not a file"
+  if path.is_file():
+    return "is a file, not a folder"
+  if path.exists():
+    return "is not a regular file"
+  return "does not exist"
+
+
+def _format_name(path: pathlib.Path) -> str:
+  return _FORMAT_NAMES.get(path.suffix.lower(), f"an annotation sheet ({SHEET_FORMATS})")
+
+
+def _looks_like(path: pathlib.Path) -> str:
+  """' (it looks like an .xls workbook)' when the file's first bytes are another format's."""
+  try:
+    with open(path, "rb") as file:
+      start = file.read(8)
+  except OSError:
+    return ""
+  for magic, suffix in _MAGIC:
+    if start.startswith(magic) and suffix != path.suffix.lower():
+      return f"; it looks like {_FORMAT_NAMES[suffix]}: rename it to {suffix}"
+  return ""
+
+
+@contextlib.contextmanager
+def _reading(path: pathlib.Path):
+  """Raises whatever reading `path` fails with as one AnnotationError naming the file.
+
+  Readers of damaged files raise anything (BadZipFile, XLRDError, KeyError, EOFError, zlib.error,
+  struct.error ...), so every exception but our own AnnotationError is translated here. openpyxl's
+  warnings about features it drops (styles, validation) are silenced: only values are read.
+  """
+  expected = _format_name(path)
+  try:
+    with warnings.catch_warnings():
+      warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl")
+      yield
+  except AnnotationError:
+    raise
+  except OSError as error:  # no permission, a folder, a vanished or unreadable file
+    reason = error.strerror or str(error)
+    raise AnnotationError(f"{path}: cannot be read ({reason}); expected {expected}") from error
+  except Exception as error:  # pylint: disable=broad-except
+    if _size(path) == 0:
+      raise AnnotationError(f"{path}: is empty (0 bytes); expected {expected}") from error
+    detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+    raise AnnotationError(f"{path}: expected {expected}, but it is damaged, truncated or of "
+                          f"another format{_looks_like(path)} ({detail})") from error
+
+
+def _size(path: pathlib.Path) -> int | None:
+  try:
+    return path.stat().st_size
+  except OSError:
+    return None
+
+
+def _pick_sheet(names: Sequence[str], sheet: str | int, path: pathlib.Path) -> int:
+  """Index of `sheet` (a name or an index) among the workbook's sheet `names`."""
+  if isinstance(sheet, int):
+    if 0 <= sheet < len(names):
+      return sheet
+    raise AnnotationError(f"{path}: has {len(names)} sheet(s) {list(names)}; expected a sheet "
+                          f"number {sheet}")
+  if sheet in names:
+    return list(names).index(sheet)
+  raise AnnotationError(f"{path}: no sheet {sheet!r} (sheets: {list(names)})")
+
+
+def sheet_names(path: str | pathlib.Path) -> list[str]:
+  """The workbook's sheet names; a CSV file is one sheet named after the file."""
+  path = require_file(path, f"an annotation sheet ({SHEET_FORMATS})")
   suffix = path.suffix.lower()
   if suffix == ".xlsx":
     import openpyxl
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
-      return list(book.sheetnames)
-    finally:
-      book.close()
+    with _reading(path):
+      book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+      try:
+        return list(book.sheetnames)
+      finally:
+        book.close()
   if suffix == ".xls":
-    import xlrd
-    return xlrd.open_workbook(path, on_demand=True).sheet_names()
+    with _reading(path):
+      return _open_xls(path, on_demand=True).sheet_names()
   return [path.stem]
 
 
 def read_cells(path: str | pathlib.Path, sheet: str | int = 0) -> tuple[str, list[list[Any]]]:
   """(sheet name, all rows as lists of values) of one sheet; csv files have one sheet."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"Annotation file not found: {path}")
+  path = require_file(path, f"an annotation sheet ({SHEET_FORMATS})")
   suffix = path.suffix.lower()
-  try:
-    if suffix == ".xlsx":
-      return _read_xlsx(path, sheet)
-    if suffix == ".xls":
-      return _read_xls(path, sheet)
-    if suffix in (".csv", ".txt"):
-      return path.stem, _read_csv(path)
-  except AnnotationError:
-    raise
-  except (KeyError, IndexError) as e:
-    raise AnnotationError(f"{path}: no sheet {sheet!r} (sheets: {sheet_names(path)})") from e
-  except Exception as e:  # corrupt or truncated workbook
-    raise AnnotationError(f"{path}: cannot read as {suffix} ({type(e).__name__}: {e})") from e
-  raise AnnotationError(f"{path}: unsupported annotation format {suffix!r} "
-                        "(expected .xlsx, .xls or .csv)")
+  readers = {".xlsx": _read_xlsx, ".xls": _read_xls, ".csv": _read_csv, ".txt": _read_csv}
+  if suffix not in readers:
+    raise AnnotationError(f"{path}: unsupported annotation format {suffix!r} "
+                          f"(expected {SHEET_FORMATS}){_looks_like(path)}")
+  with _reading(path):
+    return readers[suffix](path, sheet)
 
 
 def _read_xlsx(path, sheet):
   import openpyxl
   book = openpyxl.load_workbook(path, read_only=True, data_only=True)
   try:
-    ws = book.worksheets[sheet] if isinstance(sheet, int) else book[sheet]
+    ws = book.worksheets[_pick_sheet(book.sheetnames, sheet, path)]
     rows = [list(r) for r in ws.iter_rows(values_only=True)]
     return ws.title, rows
   finally:
     book.close()
 
 
+def _open_xls(path, on_demand=False):
+  import xlrd
+  # xlrd prints its own warnings about damaged files to stdout unless given another log file.
+  return xlrd.open_workbook(path, on_demand=on_demand, logfile=io.StringIO())
+
+
 def _read_xls(path, sheet):
   import xlrd
-  book = xlrd.open_workbook(path)
-  ws = book.sheet_by_index(sheet) if isinstance(sheet, int) else book.sheet_by_name(sheet)
+  book = _open_xls(path)
+  ws = book.sheet_by_index(_pick_sheet(book.sheet_names(), sheet, path))
   rows = []
   for r in range(ws.nrows):
     values = []
@@ -121,8 +222,12 @@ def _read_xls(path, sheet):
   return ws.name, rows
 
 
-def _read_csv(path):
+def _read_csv(path, sheet=0):
+  del sheet  # a CSV file is one sheet
   raw = path.read_bytes()
+  if b"\x00" in raw:  # text never holds NUL bytes: a binary file named .csv
+    raise AnnotationError(f"{path}: holds binary data, not text; expected a CSV export of the "
+                          f"sheet{_looks_like(path)}")
   for encoding in ("utf-8-sig", "gb18030", "latin-1"):  # Chinese sheets are often GBK exports
     try:
       text = raw.decode(encoding)
@@ -132,7 +237,7 @@ def _read_csv(path):
   rows = []
   for fields in csv.reader(text.splitlines()):
     rows.append([_csv_value(f) for f in fields])
-  return rows
+  return path.stem, rows
 
 
 def _csv_value(field: str):

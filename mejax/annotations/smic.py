@@ -96,7 +96,8 @@ def camera_folder(path: str | pathlib.Path, camera: str) -> pathlib.Path:
   path = pathlib.Path(path)
   camera = _check_camera(camera)
   if not path.is_dir():
-    raise FileNotFoundError(f"{DATASET}: release folder not found: {path} (expected "
+    what = "it is a file; " if path.exists() else ""
+    raise FileNotFoundError(f"{DATASET}: release folder not found: {path} ({what}expected "
                             f"SMIC_all_cropped or SMIC_all_raw holding {'/'.join(CAMERAS)}/)")
   if (path / camera).is_dir():
     return path / camera
@@ -193,9 +194,7 @@ def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
   """
   _check_repair(repair)
   path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{DATASET}: SMIC-E annotation file not found: {path} (expected "
-                            "SMIC-HS-E_annotation.xlsx)")
+  sheets.require_file(path, "a SMIC-E annotation workbook such as SMIC-HS-E_annotation.xlsx")
   names = sheets.sheet_names(path)
   if sheet not in names:
     raise sheets.AnnotationError(f"{path}: no sheet {sheet!r} (sheets: {names})")

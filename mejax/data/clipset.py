@@ -3,20 +3,33 @@
 MER datasets are tiny (MEGC2019 has 442 clips), so a ClipSet keeps all frames as uint8 numpy
 arrays with their metadata. Several datasets concatenate into one composite with one label map;
 subjects stay keyed by (dataset, subject).
+
+A built dataset whose files cannot be read (a shard cut short, garbled or missing, a damaged
+dataset_info.json, frames that do not decode) raises DatasetDamaged: one line naming the dataset,
+the files and the commands that rebuild it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import pathlib
+import re
+import shlex
 from typing import Sequence
 
 import numpy as np
 
+from mejax.data import dataset_names
 from mejax.data import labels as labels_lib
 from mejax.data import schema
 
 log = logging.getLogger(__name__)
+
+
+class DatasetDamaged(ValueError):
+  """A built dataset whose files cannot be read; the message names them and how to rebuild it."""
 
 
 @dataclasses.dataclass
@@ -73,7 +86,8 @@ def concatenate(clipsets: Sequence[ClipSet]) -> ClipSet:
   class_names = clipsets[0].class_names
   for cs in clipsets[1:]:
     if cs.class_names != class_names:
-      raise ValueError(f"Cannot concatenate ClipSets with classes {class_names} and {cs.class_names}")
+      raise ValueError(
+          f"Cannot concatenate ClipSets with classes {class_names} and {cs.class_names}")
   first = clipsets[0]
   arrays = {f.name: np.concatenate([getattr(cs, f.name) for cs in clipsets])
             for f in dataclasses.fields(first) if isinstance(getattr(first, f.name), np.ndarray)}
@@ -126,23 +140,130 @@ def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
   lmap = labels_lib.get_label_map(label_map)
   parts = []
   for name in datasets:
-    try:
-      builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
-      raise ValueError(f"Unknown dataset {name!r}: {e}") from None
-    if not builder.is_prepared():
-      raise FileNotFoundError(
-          f"Dataset {name!r} was never built in {data_dir!r} (no {builder.data_dir}). Build it "
-          f"first: `python -m mejax.prepare {name} --data_dir {data_dir}`.")
-    records = []
-    for split in builder.info.splits:
-      records.extend(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
+    builder = _builder(tfds, name, data_dir)
+    records = _read_records(tfds, builder, name, data_dir)
     version = f"{builder.info.full_name}"
     parts.append(from_records(records, lmap, sources=(version,)))
     parts[-1].dropped[:0] = builder_skips(builder)
     log.info("Loaded %s: %d clips (%d dropped by label map)", version, len(parts[-1]),
              len(parts[-1].dropped))
   return concatenate(parts)
+
+
+def _builder(tfds, name: str, data_dir: str):
+  """The TFDS builder of a built dataset; DatasetDamaged when its files do not load."""
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise ValueError(f"Unknown dataset {name!r}: {e}") from None
+  except Exception as e:  # noqa: BLE001  TFDS raises JSON, protobuf and OS errors alike
+    info = dataset_info_path(name, data_dir)
+    if info is None:  # nothing built to blame: not a damaged dataset
+      raise
+    raise dataset_damaged(name, data_dir, info.parent,
+                          f"its files do not load ({type(e).__name__}: {_tfds_reason(e)})") from e
+  if not builder.is_prepared():
+    if os.path.isdir(builder.data_dir):  # TFDS renames a finished build into place: cut short
+      raise dataset_damaged(
+          name, data_dir, builder.data_dir,
+          f"{builder.data_dir} has no dataset_info.json (an unfinished build or copy)")
+    raise FileNotFoundError(
+        f"Dataset {name!r} was never built in {data_dir!r} (no {builder.data_dir}). Build it "
+        f"first: `python -m mejax.prepare {name} --data_dir {data_dir}`.")
+  return builder
+
+
+def _read_records(tfds, builder, name: str, data_dir: str) -> list[dict]:
+  """Every record of every split, decoded; DatasetDamaged when TensorFlow cannot read them."""
+  import tensorflow as tf
+  records = []
+  try:
+    for split in builder.info.splits:
+      records.extend(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
+  except tf.errors.OpError as e:
+    shards = _damaged_shards(tf, builder)
+    if shards:
+      more = f"; and {len(shards) - 3} more shards" if len(shards) > 3 else ""
+      problem = "; ".join(shards[:3]) + more
+    elif isinstance(e, tf.errors.InvalidArgumentError):
+      problem = f"a record of {builder.data_dir} does not decode ({_tf_message(e)})"
+    else:
+      problem = f"reading {builder.data_dir} failed ({_tf_message(e)})"
+    raise dataset_damaged(name, data_dir, builder.data_dir, problem) from e
+  return records
+
+
+def _damaged_shards(tf, builder) -> list[str]:
+  """What is wrong with each shard file that is missing, fails its record checksums or holds
+  another number of records than the dataset's info says (TensorFlow's errors name none)."""
+  problems = []
+  for split in builder.info.splits.values():
+    for path, expected in zip(split.filepaths, split.shard_lengths):
+      if not os.path.exists(path):
+        problems.append(f"shard {path} is missing")
+        continue
+      try:
+        count = sum(1 for _ in tf.data.TFRecordDataset(str(path)))
+      except tf.errors.OpError as e:
+        problems.append(f"shard {path} is damaged ({_tf_message(e)})")
+        continue
+      if count != expected:
+        problems.append(f"shard {path} holds {count} of its {expected} records")
+  return problems
+
+
+def dataset_damaged(name: str, data_dir: str, version_dir, problem: str) -> DatasetDamaged:
+  """DatasetDamaged of dataset `name` with the commands that rebuild it: building an already
+  built dataset does nothing, so its version folder goes first."""
+  command = f"python -m mejax.prepare {shlex.quote(name)} --data_dir {shlex.quote(str(data_dir))}"
+  try:
+    import tensorflow_datasets as tfds
+    manual = getattr(tfds.builder_cls(dataset_names.parse(name)[0]),
+                     "MANUAL_DOWNLOAD_INSTRUCTIONS", None)
+  except Exception:  # noqa: BLE001  the advice only loses its --manual_dir hint
+    manual = None
+  if manual:
+    command += " --manual_dir DATASET_FOLDER"
+  return DatasetDamaged(
+      f"Dataset {name!r} in {str(data_dir)!r} is damaged: {problem}. Rebuild it: delete "
+      f"{version_dir} (`rm -r {shlex.quote(str(version_dir))}`), then run `{command}`")
+
+
+def _tf_message(error) -> str:
+  """TensorFlow's error in one short line: its first line without the op and function names."""
+  text = (getattr(error, "message", None) or str(error)).strip()
+  text = text.splitlines()[0] if text else ""
+  text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)           # {{function_node ...}}
+  text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)          # [Op:IteratorGetNext] name:
+  text = re.sub(r"^.*Iterator::\S+: ", "", text)          # the tf.data pipeline's path
+  return f"{type(error).__name__}: {text.strip()[:300].rstrip('.')}"
+
+
+def _tfds_reason(error: BaseException) -> str:
+  """The first line of an error TFDS re-raised, without the builder arguments it put in front."""
+  text = str(error).strip()
+  text = text.splitlines()[0] if text else type(error).__name__
+  text = re.sub(r'^Failed to construct dataset .*?builder_kwargs ".*?": ', "", text)
+  return text[:300].rstrip(".")
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+  return tuple(int(p) for p in name.split("."))
+
+
+def dataset_info_path(name: str, data_dir: str) -> pathlib.Path | None:
+  """`<data_dir>/<dataset>/<config>/<version>/dataset_info.json` of the version TFDS would load
+  (the one named after ':' or the newest on disk), found without TensorFlow."""
+  _, _, version, _ = dataset_names.parse(name)
+  root = pathlib.Path(data_dir, *dataset_names.storage_path(name).split("/"))
+  if version:
+    path = root / version / "dataset_info.json"
+    return path if path.exists() else None
+  # Version folders only (TFDS builds into an "incomplete..." sibling, then renames it).
+  versions = sorted((p for p in root.glob("*/dataset_info.json")
+                     if re.fullmatch(r"\d+(\.\d+)*", p.parent.name)),
+                    key=lambda p: _version_key(p.parent.name))
+  return versions[-1] if versions else None
 
 
 def builder_skips(builder) -> list[dict]:

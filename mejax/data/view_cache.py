@@ -9,11 +9,16 @@ The key covers what the view depends on: datasets, label map, view kind, frames,
 The file also records each dataset's `dataset_info.json` digest; a dataset rebuilt since (its
 digest changed) makes the cache stale and the view is rebuilt from the TFRecords. Where the
 TFRecords are absent (only `mejax_views/` was copied), the cache is used as it is.
+
+A damaged cache file (cut short, garbled, arrays missing or of the wrong shape) is read whole and
+checked before use: it is reported and rebuilt from the TFRecords, or, where they are absent, an
+error names it and says how to get a good copy.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -24,7 +29,6 @@ import numpy as np
 
 from mejax.data import clipset as clipset_lib
 from mejax.data import composites
-from mejax.data import dataset_names
 from mejax.data import views
 from mejax.data.clipset import ClipSet
 
@@ -34,23 +38,23 @@ log = logging.getLogger(__name__)
 FORMAT = 2
 _ARRAYS = ("sample_id", "dataset", "subject", "emotion", "action_units", "objective_class", "fps",
            "onset", "apex", "offset", "label")
+# The numpy dtype kind of each metadata array: text, integers, floats.
+_ARRAY_KINDS = {"sample_id": "U", "dataset": "U", "subject": "U", "emotion": "U",
+                "action_units": "U", "objective_class": "i", "fps": "f", "onset": "i", "apex": "i",
+                "offset": "i", "label": "i"}
+_META_TYPES = {"format": int, "class_names": list, "sources": list, "dropped": list,
+               "dataset_info": dict}
 
 
-def _version_key(name: str):
-  return tuple(int(p) if p.isdigit() else p for p in name.split("."))
+class ViewCacheError(ValueError):
+  """A view cache that cannot be used where there is nothing to rebuild it from; the message
+  names the file and how to get a good one."""
 
 
 def dataset_info_path(name: str, data_dir: str) -> pathlib.Path | None:
   """`<data_dir>/<dataset>/<config>/<version>/dataset_info.json` of the version TFDS would load
   (the one named after ':' or the newest on disk), found without TensorFlow."""
-  _, _, version, _ = dataset_names.parse(name)
-  root = pathlib.Path(data_dir, *dataset_names.storage_path(name).split("/"))
-  if version:
-    path = root / version / "dataset_info.json"
-    return path if path.exists() else None
-  versions = sorted((p for p in root.glob("*/dataset_info.json")),
-                    key=lambda p: _version_key(p.parent.name))
-  return versions[-1] if versions else None
+  return clipset_lib.dataset_info_path(name, data_dir)
 
 
 def _digest(path: pathlib.Path | None) -> str | None:
@@ -77,8 +81,18 @@ def save(path: pathlib.Path, clips: ClipSet, view: np.ndarray, data) -> None:
           "dropped": clips.dropped,
           "dataset_info": {n: _digest(dataset_info_path(n, data.data_dir)) for n in data.datasets}}
   with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
-    np.savez(f, view=view, meta=np.asarray(json.dumps(meta)),
-             **{k: getattr(clips, k) for k in _ARRAYS})
+    try:
+      np.savez(f, view=view, meta=np.asarray(json.dumps(meta)),
+               **{k: getattr(clips, k) for k in _ARRAYS})
+      f.flush()
+      os.fsync(f.fileno())  # whole on disk before it takes the name, even across a crash
+    except BaseException:
+      f.close()
+      os.unlink(f.name)
+      raise
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(f.name, 0o666 & ~umask)  # temporary files are 0600; a cache is as readable as others
   os.replace(f.name, path)
   log.info("Cached the view of %s in %s", ",".join(data.datasets), path)
 
@@ -140,12 +154,21 @@ class _ClipSource:
   def __init__(self, data):
     self._data, self._clips = data, None
 
+  @property
+  def loaded(self) -> bool:
+    return self._clips is not None
+
   def __call__(self) -> ClipSet:
     if self._clips is None:
       data = self._data
       clips = clipset_lib.load(data.datasets, data.data_dir, data.label_map)
       self._clips = composites.select(clips, data.get("selection", ""))
     return self._clips
+
+
+_REBUILD_ADVICE = ("write it where TensorFlow and the datasets are (`python -m mejax.prepare "
+                   "--config CONFIG --data_dir DATA_DIR`) and copy that data dir's mejax_views/ "
+                   "here")
 
 
 def _check_same_clips(clips: ClipSet, other: ClipSet, variant) -> None:
@@ -159,10 +182,23 @@ def _check_same_clips(clips: ClipSet, other: ClipSet, variant) -> None:
 def _load_or_build(data, write: bool, source: _ClipSource) -> tuple[ClipSet, np.ndarray]:
   use_cache = data.get("view_cache", True)
   path = cache_path(data)
-  cached = load(path, data) if use_cache else None
+  cached = None
+  if use_cache:
+    try:
+      cached = _load(path, data)
+    except _Unusable as e:
+      _check_rebuildable(path, data, str(e))
+      log.warning("The view cache %s is unusable (%s); rebuilding it from the TFRecords", path, e)
   if cached is not None:
     log.info("View read from the cache %s", path)
     return cached
+  if not source.loaded and not _tensorflow_installed():
+    # A GPU image without TensorFlow: say what is missing rather than fail on its import.
+    why = ("data.view_cache is off" if not use_cache else
+           f"the view cache {path} is stale" if path.exists() else f"there is no view cache {path}")
+    raise ViewCacheError(
+        f"Cannot read {', '.join(data.datasets)}: {why}, and reading the datasets needs "
+        f"TensorFlow, which is not installed here; {_REBUILD_ADVICE}")
   clips = source()
   view = make_view(clips, data)
   if use_cache and write:
@@ -173,23 +209,47 @@ def _load_or_build(data, write: bool, source: _ClipSource) -> tuple[ClipSet, np.
   return clips, view
 
 
+def _tensorflow_installed() -> bool:
+  return importlib.util.find_spec("tensorflow") is not None
+
+
+def _check_rebuildable(path: pathlib.Path, data, problem: str) -> None:
+  """Raises ViewCacheError when an unusable cache cannot be rebuilt here: its datasets are not
+  built in the data dir (only mejax_views/ was copied) or TensorFlow is missing."""
+  absent = [n for n in data.datasets if dataset_info_path(n, data.data_dir) is None]
+  if absent:
+    missing = f"the datasets it was built from ({', '.join(absent)}) are not in {data.data_dir}"
+  elif not _tensorflow_installed():
+    missing = "TensorFlow, which reading the datasets needs, is not installed"
+  else:
+    return
+  raise ViewCacheError(
+      f"The view cache {path} is unusable ({problem}) and cannot be rebuilt here: {missing}. "
+      f"Copy {path} again from the machine that wrote it, or {_REBUILD_ADVICE}")
+
+
+class _Unusable(Exception):
+  """A cache file that cannot be used as it is; the message says why."""
+
+
 def load(path: pathlib.Path, data) -> tuple[ClipSet, np.ndarray] | None:
-  """The cached (ClipSet, view), or None when there is no cache or a dataset changed since.
+  """The cached (ClipSet, view), or None when there is no cache, a dataset changed since or the
+  file is unusable (damaged, another cache format: warned).
 
   The ClipSet's `frames` are the view's clips (its original frames are not cached).
   """
+  try:
+    return _load(path, data)
+  except _Unusable as e:
+    log.warning("Ignoring the unusable view cache %s (%s)", path, e)
+    return None
+
+
+def _load(path: pathlib.Path, data) -> tuple[ClipSet, np.ndarray] | None:
+  """`load`, raising _Unusable for a file that cannot be used."""
   if not path.exists():
     return None
-  try:
-    with np.load(path, allow_pickle=False) as z:
-      meta = json.loads(str(z["meta"]))
-      arrays = {k: z[k] for k in _ARRAYS}
-      view = z["view"]
-  except (OSError, ValueError, KeyError) as e:
-    log.warning("Ignoring the unreadable view cache %s (%s); rebuilding it", path, e)
-    return None
-  if meta.get("format") != FORMAT:
-    return None
+  meta, arrays, view = _read(path, data)
   for name, digest in meta["dataset_info"].items():
     now = _digest(dataset_info_path(name, data.data_dir))
     if now is not None and now != digest:
@@ -198,3 +258,57 @@ def load(path: pathlib.Path, data) -> tuple[ClipSet, np.ndarray] | None:
   clips = ClipSet(frames=list(view), class_names=tuple(meta["class_names"]),
                   sources=tuple(meta["sources"]), dropped=meta["dropped"], **arrays)
   return clips, view
+
+
+def _read(path: pathlib.Path, data) -> tuple[dict, dict, np.ndarray]:
+  """(meta, metadata arrays, view) of a cache file, read whole and checked."""
+  try:
+    # Every array is read here: np.load opens members lazily and zipfile checks a member's CRC
+    # only once it was read to the end, so damage surfaces now or never.
+    with np.load(path, allow_pickle=False) as z:
+      missing = [k for k in ("meta", "view") + _ARRAYS if k not in z.files]
+      if missing:
+        raise _Unusable(f"damaged: arrays {missing} are missing")
+      meta_text = z["meta"]
+      arrays = {k: z[k] for k in _ARRAYS}
+      view = z["view"]
+  except _Unusable:
+    raise
+  except Exception as e:  # noqa: BLE001  zip, zlib, npy and OS errors alike mean a damaged file
+    raise _Unusable(f"damaged: {type(e).__name__}: {_first_line(e)}") from e
+  try:
+    meta = json.loads(str(meta_text))
+  except ValueError as e:
+    raise _Unusable(f"damaged: its meta is not JSON ({_first_line(e)})") from e
+  if not isinstance(meta, dict):
+    raise _Unusable(f"damaged: its meta is a {type(meta).__name__}, not a JSON object")
+  if meta.get("format") != FORMAT:
+    raise _Unusable(f"written in cache format {meta.get('format')!r}, this mejax reads {FORMAT}")
+  wrong = [k for k, kind in _META_TYPES.items() if not isinstance(meta.get(k), kind)]
+  if wrong:
+    raise _Unusable(f"damaged: its meta lacks {wrong} (or they have the wrong type)")
+  _check_arrays(arrays, view, meta, data)
+  return meta, arrays, view
+
+
+def _check_arrays(arrays: dict, view: np.ndarray, meta: dict, data) -> None:
+  """Raises _Unusable unless the arrays are the clips of one view of `data`."""
+  expected = tuple(views.view_shape(data))
+  if view.dtype != np.uint8 or view.shape[1:] != expected:
+    raise _Unusable(f"damaged: its view is {view.dtype} {view.shape}, expected uint8 "
+                    f"(N,) + {expected}")
+  for name, values in arrays.items():
+    if values.ndim != 1 or values.dtype.kind != _ARRAY_KINDS[name]:
+      raise _Unusable(f"damaged: array {name!r} is {values.dtype} {values.shape}, expected one "
+                      f"{_ARRAY_KINDS[name]!r}-kind value per clip")
+    if len(values) != len(view):
+      raise _Unusable(f"damaged: array {name!r} has {len(values)} values for the view's "
+                      f"{len(view)} clips")
+  labels = arrays["label"]
+  if labels.size and (labels.min() < 0 or labels.max() >= len(meta["class_names"])):
+    raise _Unusable(f"damaged: labels lie outside the {len(meta['class_names'])} classes")
+
+
+def _first_line(error: BaseException) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__

@@ -168,8 +168,12 @@ def make_view(clips: ClipSet, data) -> np.ndarray:
 
 def view_shape(data) -> tuple[int, int, int, int]:
   """(T, H, W, C) of the view a `config.data` section asks for, computed without any clip."""
+  for key in ("num_frames", "size"):
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f"data.{key}={value!r}: must be an integer >= 1")
   if data.view not in KINDS:
-    raise ValueError(f"Unknown view {data.view!r}; known views: {KINDS}")
+    raise ValueError(f"Unknown view {data.view!r} (data.view); known views: {KINDS}")
   regions = data.get("regions", "")
   if regions not in REGION_LAYOUTS:
     raise ValueError(f"Unknown data.regions {regions!r}; known: {REGION_LAYOUTS}")

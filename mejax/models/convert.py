@@ -25,6 +25,10 @@ Both frameworks compute cross-correlations, so kernels are transposed, never fli
 from __future__ import annotations
 
 import os
+import pathlib
+import sys
+import warnings
+import zipfile
 from typing import Any, Mapping
 
 import flax
@@ -112,6 +116,13 @@ def torchvision_r3d18_shapes(num_classes: int | None = 400,
   return shapes
 
 
+def _listed(keys: list[str], limit: int = 12) -> str:
+  """`keys` as a list, the first `limit` of a longer one (the error stays readable)."""
+  if len(keys) <= limit:
+    return str(keys)
+  return f'{str(keys[:limit])[:-1]}, ... ({len(keys)} in all)]'
+
+
 def r3d_variables_from_torchvision(state_dict: Mapping[str, Any], *, include_head: bool = True,
                                    width_multiplier: float = 1.0) -> dict[str, Any]:
   """torchvision `r3d_18` state_dict -> {'params': ..., 'batch_stats': ...} of `r3d.R3D18`.
@@ -140,8 +151,8 @@ def r3d_variables_from_torchvision(state_dict: Mapping[str, Any], *, include_hea
   missing = sorted(set(expected) - set(arrays))
   unexpected = sorted(set(arrays) - set(expected))
   if missing or unexpected:
-    raise KeyError(f'state_dict does not match torchvision r3d_18: missing keys {missing}, '
-                   f'unexpected keys {unexpected}')
+    raise KeyError(f'state_dict does not match torchvision r3d_18: missing keys '
+                   f'{_listed(missing)}, unexpected keys {_listed(unexpected)}')
 
   converted = {'params': {}, 'batch_stats': {}}
   mismatches = []
@@ -159,36 +170,153 @@ def r3d_variables_from_torchvision(state_dict: Mapping[str, Any], *, include_hea
           for collection, flat in converted.items()}
 
 
+class WeightsFileError(ValueError):
+  """A weights file that cannot be read as a state_dict; the message starts with the file."""
+
+
+WEIGHTS_FORMATS = '.pth, .pt, .safetensors or .npz'
+# Keys under which training checkpoints commonly keep the state_dict beside optimiser state etc.
+STATE_DICT_WRAPPERS = ('state_dict', 'model_state_dict', 'model')
+_STATE_DICT = 'a state_dict (mapping of names to tensors)'
+
+
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
-  """Reads a state_dict (key -> numpy array) from .safetensors, .npz or .pth/.pt, never unsafely."""
-  path = os.fspath(path)
-  suffix = os.path.splitext(path)[1].lower()
-  if suffix == '.npz':
-    with np.load(path, allow_pickle=False) as archive:
-      return {key: archive[key] for key in archive.files}
+  """Reads a state_dict (key -> numpy array) from .safetensors, .npz or .pth/.pt, never unsafely.
+
+  A `.pth` is read with `torch.load(weights_only=True)`: a pickle that would build anything but
+  tensors and plain containers is refused before any of its code runs. A training checkpoint that
+  wraps the weights (`{'state_dict': ...}`, `'model_state_dict'`, `'model'`) is unwrapped.
+  Raises WeightsFileError (the file, then what was expected) for anything that is not such a file:
+  missing, a folder, empty, truncated, damaged, of another format, or holding other objects.
+  """
+  path = pathlib.Path(path)
+  suffix = path.suffix.lower()
+  if suffix not in ('.npz', '.safetensors', '.pth', '.pt'):
+    raise WeightsFileError(f'{path}: Unknown weights format {suffix!r}: use {WEIGHTS_FORMATS}')
   if suffix == '.safetensors':
     try:
       from safetensors.numpy import load_file
     except ImportError as error:
-      raise ImportError(f'Reading {path} needs the safetensors package '
+      raise ImportError(f'{path}: reading .safetensors needs the safetensors package '
                         '(pip install safetensors).') from error
-    return dict(load_file(path))
   if suffix in ('.pth', '.pt'):
     try:
-      import torch
+      import torch  # noqa: F401  (read by _load_torch; missing: say what to do first)
     except ImportError as error:
       raise ImportError(
-          f'Reading {path} needs torch (pip install torch), or convert it to .npz once '
+          f'{path}: reading it needs torch (pip install torch), or convert it to .npz once '
           'where torch is installed: '
           'np.savez(out, **{k: v.float().numpy() for k, v in '
           'torch.load(path, weights_only=True).items()})') from error
-    loaded = torch.load(path, map_location='cpu', weights_only=True)
-    if 'state_dict' in loaded and isinstance(loaded['state_dict'], Mapping):
-      loaded = loaded['state_dict']  # a training checkpoint wrapping the weights
-    return {key: value.detach().float().numpy() if value.is_floating_point()
-            else value.detach().numpy() for key, value in loaded.items()}
-  raise ValueError(f'Unknown weights format {suffix!r} for {path}: use .safetensors, .npz, '
-                   '.pth or .pt')
+  if not path.is_file():
+    what = 'is a folder' if path.is_dir() else 'does not exist' if not path.exists() else (
+        'is not a regular file')
+    raise WeightsFileError(f'{path}: {what}; expected a weights file ({WEIGHTS_FORMATS})')
+  if path.stat().st_size == 0:
+    raise WeightsFileError(f'{path}: is empty (0 bytes); expected {_STATE_DICT}')
+  if suffix == '.npz':
+    loaded = _read(path, 'a .npz archive of arrays', _load_npz)
+  elif suffix == '.safetensors':
+    loaded = _read(path, 'a .safetensors file', lambda p: dict(load_file(p)))
+  else:
+    loaded = _read(path, 'a PyTorch file written by torch.save', _load_torch)
+  return _state_dict_arrays(loaded, path)
+
+
+def _load_torch(path: pathlib.Path):
+  import torch
+  if zipfile.is_zipfile(path):  # torch.save's format; torch reads tensor bytes without a CRC check
+    with zipfile.ZipFile(path) as archive:
+      damaged = archive.testzip()
+    if damaged is not None:
+      raise WeightsFileError(f'{path}: damaged: its member {damaged!r} fails the zip CRC check; '
+                             'expected an intact PyTorch file written by torch.save')
+  with warnings.catch_warnings():  # e.g. about the pickle protocol of a file it then refuses
+    warnings.filterwarnings('ignore', module=r'torch')
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def _read(path: pathlib.Path, expected: str, reader):
+  """reader(path), with whatever a damaged file makes the reader raise as one WeightsFileError."""
+  try:
+    return reader(path)
+  except WeightsFileError:
+    raise
+  except OSError as error:  # no permission, a vanished file
+    raise WeightsFileError(f'{path}: cannot be read ({error.strerror or error}); expected '
+                           f'{expected}') from error
+  except Exception as error:  # pylint: disable=broad-except  # each reader raises its own kinds
+    if 'Weights only load failed' in str(error):
+      # torch.load(weights_only=True) stopped at a pickled object it does not allow: nothing ran.
+      raise WeightsFileError(
+          f'{path}: refused: it holds pickled Python objects other than tensors and plain '
+          f'containers, which only an unsafe unpickle could build (nothing in it was run); '
+          f'expected {_STATE_DICT}') from error
+    detail = ' '.join(f'{type(error).__name__}: {error}'.split())[:200]
+    raise WeightsFileError(f'{path}: not a readable file: expected {expected}, but it is '
+                           f'damaged, truncated or of another format ({detail})') from error
+
+
+def _load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
+  if not zipfile.is_zipfile(path):  # np.load would try it as a pickle and talk about trust
+    raise WeightsFileError(f'{path}: not a readable .npz archive (a .npz is a zip archive of '
+                           f'.npy arrays, as np.savez writes it; this is damaged, truncated or of '
+                           f'another format)')
+  with np.load(path, allow_pickle=False) as archive:
+    arrays = {}
+    for key in archive.files:
+      try:
+        arrays[key] = archive[key]
+      except ValueError as error:
+        if 'allow_pickle' not in str(error):
+          raise
+        raise WeightsFileError(f'{path}: array {key!r} holds pickled Python objects, which are '
+                               f'not read; expected numeric arrays') from error
+    return arrays
+
+
+def _is_array(value) -> bool:
+  torch = sys.modules.get('torch')  # imported by the .pth reader when it ran
+  return isinstance(value, np.ndarray) or (torch is not None and torch.is_tensor(value))
+
+
+def _state_dict_arrays(loaded, path: pathlib.Path) -> dict[str, np.ndarray]:
+  """The name -> numpy array mapping in `loaded` (unwrapping a training checkpoint), or
+  WeightsFileError saying what was found instead."""
+  if not isinstance(loaded, Mapping):
+    found = 'a Tensor' if _is_array(loaded) else f'a {type(loaded).__name__}'
+    raise WeightsFileError(f'{path}: {_STATE_DICT} expected, found {found}')
+  if not all(_is_array(v) for v in loaded.values()):
+    wrapper = next((key for key in STATE_DICT_WRAPPERS
+                    if isinstance(loaded.get(key), Mapping)), None)
+    if wrapper is None:
+      raise WeightsFileError(f'{path}: {_STATE_DICT} expected, found a mapping of other values '
+                             f'(keys {_listed(sorted(map(str, loaded)))}) with none of '
+                             f'{list(STATE_DICT_WRAPPERS)} holding the state_dict')
+    loaded, where = loaded[wrapper], f' (in {wrapper!r})'
+  else:
+    where = ''
+  if not loaded:
+    raise WeightsFileError(f'{path}: {_STATE_DICT} expected, found an empty mapping{where}')
+  arrays = {}
+  for key, value in loaded.items():
+    if not isinstance(key, str) or not _is_array(value):
+      raise WeightsFileError(f'{path}: {_STATE_DICT} expected; {key!r}{where} holds a '
+                             f'{type(value).__name__}, not a tensor')
+    try:
+      if isinstance(value, np.ndarray):
+        array = value
+      else:
+        value = value.detach()
+        array = value.float().numpy() if value.is_floating_point() else value.numpy()
+    except Exception as error:  # pylint: disable=broad-except  # quantized, sparse, meta ...
+      raise WeightsFileError(f'{path}: tensor {key!r}{where} cannot be read as an array '
+                             f'({type(error).__name__}: {error})') from error
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+      raise WeightsFileError(f'{path}: {key!r}{where} has dtype {array.dtype}; expected a '
+                             'numeric tensor')
+    arrays[key] = array
+  return arrays
 
 
 def with_torchvision_backbone(variables: Mapping[str, Any], state_dict: Mapping[str, Any], *,
