@@ -31,6 +31,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mejax import config_files
 from mejax.data import views
 
 _JSON = flags.DEFINE_string("json", None, "Write every figure to this JSON file.")
@@ -322,4 +323,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  config_files.run_command(main)

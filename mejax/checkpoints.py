@@ -16,6 +16,7 @@ import logging
 import os
 import pathlib
 import socket
+import sys
 import time
 from typing import Any
 
@@ -199,10 +200,11 @@ def experiment_record(config: ml_collections.ConfigDict, folds_json: dict, fold_
 def save(mngr: ocp.CheckpointManager, epoch: int, state: Any, history: list[dict],
          experiment: dict) -> None:
   """Saves the fold-stacked state with the history and the experiment record."""
-  mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                           history=ocp.args.JsonSave(history),
-                                           experiment=ocp.args.JsonSave(experiment)))
-  mngr.wait_until_finished()
+  with _quiet():  # a failed save raises here; orbax's threads would log it dozens of times
+    mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                             history=ocp.args.JsonSave(history),
+                                             experiment=ocp.args.JsonSave(experiment)))
+    mngr.wait_until_finished()
 
 
 def read_experiment(mngr: ocp.CheckpointManager, epoch: int) -> dict:
@@ -228,8 +230,9 @@ def _first_line(error: BaseException) -> str:
 
 @contextlib.contextmanager
 def _quiet():
-  """Orbax's background threads log every failed read of a damaged checkpoint (dozens of
-  tracebacks); the one line this module logs says it."""
+  """Orbax's background threads log every failed read of a damaged checkpoint or failed write
+  to a full disk (dozens of tracebacks); the error this module raises or logs says it."""
+  _drop_closed_loop_reports()
   loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
   levels = [logger.level for logger in loggers]
   for logger in loggers:
@@ -239,6 +242,23 @@ def _quiet():
   finally:
     for logger, level in zip(loggers, levels):
       logger.setLevel(level)
+
+
+def _drop_closed_loop_reports() -> None:
+  """Drops the "Event loop is closed" errors that tensorstore's I/O threads report (as
+  unraisable, one traceback each) when an orbax read or write fails and its event loop ends
+  first. Installed once; every other unraisable error goes to the hook that was there."""
+  previous = sys.unraisablehook
+  if getattr(previous, "mejax_drops_closed_loops", False):
+    return
+
+  def hook(unraisable):
+    error = unraisable.exc_value
+    if not (isinstance(error, RuntimeError) and str(error) == "Event loop is closed"):
+      previous(unraisable)
+
+  hook.mejax_drops_closed_loops = True
+  sys.unraisablehook = hook
 
 
 def set_aside(folder: pathlib.Path) -> pathlib.Path:

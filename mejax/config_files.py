@@ -141,3 +141,25 @@ def _config_of(argv: list[str]) -> ml_collections.ConfigDict | None:
       except Exception:  # noqa: BLE001  reported by the flag parser itself
         return None
   return None
+
+
+# What a user's settings, data or files can cause; a command ends on them with one line.
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, MemoryError, FloatingPointError)
+
+
+def run_command(main, user_errors: tuple[type[BaseException], ...] = ()) -> None:
+  """`absl.app.run(main)` for the commands that take --config: a bad flag, config or setting, or
+  one of USER_ERRORS + `user_errors` raised by `main`, ends in one line `error: ...` on stderr
+  with exit status 2 instead of a traceback."""
+  import sys
+
+  from absl import app
+
+  def guarded(argv):
+    try:
+      return main(argv)
+    except USER_ERRORS + tuple(user_errors) as e:
+      print(f"error: {e}", file=sys.stderr)
+      sys.exit(2)
+
+  app.run(guarded, flags_parser=parse_flags_or_exit)

@@ -19,6 +19,9 @@ class DiskFull(OSError):
   """No space left on the device of a file mejax was writing; the message says which, and how
   much space was free."""
 
+  def __str__(self) -> str:
+    return self.strerror  # the message alone, without OSError's "[Errno 28]"
+
 
 def _umask() -> int:
   current = os.umask(0)

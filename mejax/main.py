@@ -5,7 +5,6 @@ A user's mistake or a damaged file ends in one line `error: ...` and exit status
 """
 
 import logging
-import sys
 
 from absl import app
 from absl import flags
@@ -33,10 +32,6 @@ _LOCAL_DEVICE_IDS = flags.DEFINE_list(
     "(all local devices, or one GPU per process under SLURM / Open MPI).")
 flags.mark_flags_as_required(["config", "workdir"])
 
-# What a user's settings, data or files can cause: one line, no traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, MemoryError, FloatingPointError,
-               checkpoints.WorkdirBusy, files.DiskFull)
-
 
 def main(argv):
   if len(argv) > 1:
@@ -46,12 +41,8 @@ def main(argv):
       _DISTRIBUTED.value, coordinator_address=_COORDINATOR.value,
       num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
       local_device_ids=[int(i) for i in _LOCAL_DEVICE_IDS.value or []] or None)
-  try:
-    train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
-  except USER_ERRORS as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=config_files.parse_flags_or_exit)
+  config_files.run_command(main, user_errors=(checkpoints.WorkdirBusy, files.DiskFull))

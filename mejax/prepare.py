@@ -21,10 +21,10 @@ the dataset needs missing, unreadable or damaged) ends in one line `error: ...`,
 
 import os
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mejax import config_files
 from mejax import tfds_build
 
 _DATA_DIR = flags.DEFINE_string(
@@ -45,7 +45,8 @@ def manual_dir(name: str, values: list[str]) -> str | None:
   if dataset in named:
     return os.path.expanduser(named[dataset])
   if len(plain) > 1:
-    raise app.UsageError(f"Several --manual_dir folders without NAME=: {plain}")
+    raise ValueError(f"--manual_dir: several folders without NAME= ({plain}); give "
+                     "NAME=FOLDER for each dataset")
   return os.path.expanduser(plain[0]) if plain else None
 
 
@@ -56,15 +57,16 @@ def main(argv):
     config.data.data_dir = _DATA_DIR.value
     names += [n for n in config.data.datasets if n not in names]
   if not names:
-    raise app.UsageError("Name at least one dataset (e.g. synthetic_me/micro) or a --config")
+    raise ValueError("Name at least one dataset (e.g. synthetic_me/micro) or a --config whose "
+                     "data.datasets is not empty")
   from mejax.data import clipset
   tfds = clipset.import_tfds()
 
   for name in names:
     try:
       builder = tfds.builder(name, data_dir=_DATA_DIR.value)
-    except tfds.core.registered.DatasetNotFoundError as e:
-      raise app.UsageError(f"Unknown dataset {name!r}: {e}") from None
+    except tfds.core.registered.DatasetNotFoundError:
+      raise ValueError(clipset.unknown_dataset(name)) from None
     download = tfds.download.DownloadConfig(manual_dir=manual_dir(name, _MANUAL_DIR.value))
     # A manual dir that is missing, empty or a file ends in one `error:` line, exit status 2.
     tfds_build.report_input_errors(
@@ -84,4 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  config_files.run_command(main)

@@ -240,6 +240,43 @@ def test_a_full_disk_is_named_and_the_same_command_resumes(reference, tmp_path, 
   assert results(run) == results(workdir)
 
 
+def _pages(path: pathlib.Path) -> int:
+  """Bytes a file, or a folder's files, take on a tmpfs (whole 4 KiB pages)."""
+  paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+  return sum(-(-p.stat().st_size // 4096) * 4096 for p in paths)
+
+
+def test_a_real_full_filesystem_is_one_message_and_the_same_command_resumes(
+    reference, tmp_path, capfd):
+  """A tmpfs with room for the first checkpoint but not the second: tensorstore's own write
+  fails (no injected error), the run names the file in one message without orbax's dozens of
+  tracebacks, and after the filesystem grows the same command ends as the uninterrupted run."""
+  config, workdir = reference
+  mount = tmp_path / "small"
+  mount.mkdir()
+  files_before = sum(_pages(workdir / name) for name in ("config.json", "folds.json",
+                                                        "skipped_samples.json", "tensorboard"))
+  room = files_before + int(1.5 * _pages(workdir / "checkpoints" / "3")) + 64 * 1024
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", str(mount)],
+                           capture_output=True)
+  if mounted.returncode != 0:
+    pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()}); the "
+                "injected ENOSPC tests above cover the same path")
+  try:
+    run = mount / "run"
+    capfd.readouterr()
+    with pytest.raises(files.DiskFull, match=rf"no space left on the device of {run}/"):
+      train.train_and_evaluate(config, str(run))
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Event loop is closed" not in err
+    assert not (run / "metrics.json").exists()
+    subprocess.run(["mount", "-o", f"remount,size={8 * room}", str(mount)], check=True)
+    train.train_and_evaluate(config, str(run))
+    assert results(run) == results(workdir)
+  finally:
+    subprocess.run(["umount", str(mount)], check=False)
+
+
 def test_a_full_disk_while_writing_results_leaves_no_half_file(reference, tmp_path,
                                                                monkeypatch):
   config, workdir = reference

@@ -154,8 +154,8 @@ def _builder(tfds, name: str, data_dir: str):
   """The TFDS builder of a built dataset; DatasetDamaged when its files do not load."""
   try:
     builder = tfds.builder(name, data_dir=data_dir)
-  except tfds.core.registered.DatasetNotFoundError as e:
-    raise ValueError(f"Unknown dataset {name!r}: {e}") from None
+  except tfds.core.registered.DatasetNotFoundError:
+    raise ValueError(unknown_dataset(name)) from None
   except Exception as e:  # noqa: BLE001  TFDS raises JSON, protobuf and OS errors alike
     info = dataset_info_path(name, data_dir)
     if info is None:  # nothing built to blame: not a damaged dataset
@@ -191,6 +191,15 @@ def _read_records(tfds, builder, name: str, data_dir: str) -> list[dict]:
       problem = f"reading {builder.data_dir} failed ({_tf_message(e)})"
     raise dataset_damaged(name, data_dir, builder.data_dir, problem) from e
   return records
+
+
+def unknown_dataset(name: str) -> str:
+  """The one-line error for a dataset name no builder has (mejax's builders are listed)."""
+  import tfds_builders
+  ours = sorted(p.name for p in pathlib.Path(tfds_builders.__file__).parent.iterdir()
+                if (p / "__init__.py").exists())
+  return (f"Unknown dataset {name!r}: mejax's datasets are {', '.join(ours)} "
+          "(name[/config][:version], e.g. 'synthetic_me/micro' or 'casme2/cropped')")
 
 
 def _damaged_shards(tf, builder) -> list[str]:

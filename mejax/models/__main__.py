@@ -12,6 +12,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from mejax import config_files
+
 config_flags.DEFINE_config_file("config", None, "Experiment config (file.py[:preset]).",
                                 lock_config=True)
 _JSON = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
@@ -48,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  config_files.run_command(main)
