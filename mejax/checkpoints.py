@@ -200,7 +200,7 @@ def experiment_record(config: ml_collections.ConfigDict, folds_json: dict, fold_
 def save(mngr: ocp.CheckpointManager, epoch: int, state: Any, history: list[dict],
          experiment: dict) -> None:
   """Saves the fold-stacked state with the history and the experiment record."""
-  with _quiet():  # a failed save raises here; orbax's threads would log it dozens of times
+  with quiet():  # a failed save raises here; orbax's threads would log it dozens of times
     mngr.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                              history=ocp.args.JsonSave(history),
                                              experiment=ocp.args.JsonSave(experiment)))
@@ -223,13 +223,13 @@ def read_experiment(mngr: ocp.CheckpointManager, epoch: int) -> dict:
   return experiment
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet():
   """Orbax's background threads log every failed read of a damaged checkpoint or failed write
   to a full disk (dozens of tracebacks); the error this module raises or logs says it."""
   _drop_closed_loop_reports()
@@ -289,18 +289,18 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any, *,
     folder = directory / str(epoch)
     try:
       read_experiment(mngr, epoch)
-      with _quiet():
+      with quiet():
         restored = mngr.restore(epoch, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), history=ocp.args.JsonRestore()))
     except IncompatibleCheckpoint:
       raise
     except Exception as e:  # noqa: BLE001  any unreadable checkpoint: named, set aside
       if not fall_back:
-        raise ValueError(f"checkpoint {folder} is damaged ({_first_line(e)}); move it aside "
+        raise ValueError(f"checkpoint {folder} is damaged ({first_line(e)}); move it aside "
                          f"(mv {folder} {folder.with_name('damaged-' + folder.name)}) and run "
                          "again to resume from the previous checkpoint") from None
       aside = set_aside(folder)
-      log.warning("Checkpoint %s is damaged (%s); moved to %s", folder, _first_line(e), aside)
+      log.warning("Checkpoint %s is damaged (%s); moved to %s", folder, first_line(e), aside)
       damaged.append(epoch)
       mngr.reload()
       continue

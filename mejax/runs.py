@@ -148,6 +148,15 @@ def _manager(workdir: pathlib.Path):
                                                                     read_only=True))
 
 
+def _damaged(workdir: pathlib.Path, epoch: int, saved: list[int], error: Exception
+             ) -> RunError:
+  others = [e for e in saved if e != epoch]
+  hint = (f"another saved epoch can be read with --epoch ({others})" if others else
+          "the run has no other checkpoint")
+  return RunError(f"checkpoint {workdir / 'checkpoints' / str(epoch)} is damaged "
+                  f"({checkpoints.first_line(error)}); {hint}")
+
+
 def load(workdir, epoch: int | None = None, select: str = "reported",
          whole_state: bool = False) -> Run:
   """The run in `workdir` at checkpoint `epoch` (default: its newest).
@@ -171,10 +180,14 @@ def load(workdir, epoch: int | None = None, select: str = "reported",
   epoch = saved[-1] if epoch is None else int(epoch)
   if epoch not in saved:
     raise RunError(f"{workdir}: no checkpoint of epoch {epoch}; saved epochs: {saved}")
+  damaged = lambda e: _damaged(workdir, epoch, saved, e)
   try:
-    experiment = checkpoints.read_experiment(mngr, epoch)
+    with checkpoints.quiet():
+      experiment = checkpoints.read_experiment(mngr, epoch)
   except checkpoints.IncompatibleCheckpoint as e:
     raise RunError(str(e)) from None
+  except Exception as e:  # noqa: BLE001  any unreadable checkpoint is named
+    raise damaged(e) from None
   config = ml_collections.ConfigDict(experiment["config"])
   folds = protocols.Folds.from_json(experiment["folds"])
   fold_ids, lanes = list(experiment["fold_ids"]), list(experiment["lanes"])
@@ -194,12 +207,16 @@ def load(workdir, epoch: int | None = None, select: str = "reported",
   wanted = {"params": "best_params" if use_best else "params",
             "batch_stats": "best_batch_stats" if use_best else "batch_stats",
             "constants": "constants"}
-  if whole_state:
-    state, history = checkpoints.restore(mngr, epoch, read(template))
-    fields = {field: getattr(state, field) for field in wanted.values()}
-  else:  # the optimiser moments and the other copy are never read
-    fields, history = checkpoints.restore_fields(
-        mngr, epoch, {field: read(getattr(template, field)) for field in wanted.values()})
+  try:
+    with checkpoints.quiet():
+      if whole_state:
+        state, history = checkpoints.restore(mngr, epoch, read(template))
+        fields = {field: getattr(state, field) for field in wanted.values()}
+      else:  # the optimiser moments and the other copy are never read
+        fields, history = checkpoints.restore_fields(
+            mngr, epoch, {field: read(getattr(template, field)) for field in wanted.values()})
+  except Exception as e:  # noqa: BLE001  any unreadable checkpoint is named
+    raise damaged(e) from None
   host = {name: jax.device_get(fields[field]) for name, field in wanted.items()}
   variables = {}
   for lane, fold_id in enumerate(fold_ids):  # lanes beyond the trained folds are padding

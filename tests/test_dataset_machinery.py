@@ -103,7 +103,7 @@ def test_sheets_read_csv_and_reject_missing_or_unknown_files(tmp_path):
   with pytest.raises(sheets.AnnotationError, match="unsupported annotation format"):
     sheets.read_table(tmp_path / "a.ods")
   (tmp_path / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
-  with pytest.raises(sheets.AnnotationError, match="broken.xlsx: cannot read"):
+  with pytest.raises(sheets.AnnotationError, match="broken.xlsx: expected an .xlsx workbook, but it is damaged"):
     sheets.read_table(tmp_path / "broken.xlsx")
 
 

@@ -27,7 +27,8 @@ TIMEOUT_S = 300  # whole test; a healthy run takes ~2 minutes on 2 busy cores
 # The accelerator lowering of 3D convs and no rotation compile ~10 s faster a process on XLA:CPU.
 CHEAP_TO_COMPILE = ("--config.model.conv_lowering=xla", "--config.train.rotate_degrees=0.0")
 OUTPUTS = {"config.json", "folds.json", "skipped_samples.json", "predictions.csv", "metrics.json",
-           "confusion_matrix.png", "training_curves.png", "tensorboard", "checkpoints"}
+           "confusion_matrix.png", "training_curves.png", "tensorboard", "checkpoints",
+           ".mejax.lock"}  # the workdir lock (an flock; it dies with its process)
 
 
 def _free_port() -> int:
@@ -123,10 +124,12 @@ def test_two_processes_match_one_process(tiny_data_dir, tmp_path):
 
 
 def test_refusal_on_process_0_stops_every_process(tiny_data_dir, tmp_path):
-  """A workdir holding another experiment: process 0 refuses it, process 1 stops too (no hang)."""
+  """A workdir holding another experiment that finished: process 0 refuses it, process 1 stops
+  too (no hang)."""
   workdir = tmp_path / "other"
   workdir.mkdir()
   (workdir / "config.json").write_text(json.dumps({"seed": 12345}))
+  (workdir / "metrics.json").write_text("{}")  # it trained: not a workdir to reclaim
   address = f"127.0.0.1:{_free_port()}"
   procs = [_start(f"process{i}", tmp_path, tiny_data_dir, workdir, devices=2, extra=[
       f"--coordinator_address={address}", "--num_processes=2", f"--process_id={i}"])
@@ -135,7 +138,7 @@ def test_refusal_on_process_0_stops_every_process(tiny_data_dir, tmp_path):
   assert procs[0].returncode != 0 and procs[1].returncode != 0
   assert "holds a different experiment" in (tmp_path / "process0.stderr").read_text()
   assert "failed on process 0" in (tmp_path / "process1.stderr").read_text()
-  assert sorted(p.name for p in workdir.iterdir()) == ["config.json"]
+  assert sorted(p.name for p in workdir.iterdir()) == ["config.json", "metrics.json"]
 
 
 def test_when_to_initialize(monkeypatch):

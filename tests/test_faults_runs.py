@@ -318,3 +318,19 @@ def test_results_are_readable_by_the_group_as_other_tools_make_them(reference):
   for name in ("config.json", "folds.json", "predictions.csv", "metrics.json",
                "confusion_matrix.png"):
     assert (workdir / name).stat().st_mode & 0o777 == 0o666 & ~mask, name
+
+
+def test_analysing_a_damaged_checkpoint_names_it_and_the_epochs_that_can_be_read(reference,
+                                                                                 tmp_path):
+  from mejax import runs
+  _, workdir = reference
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  (run / "checkpoints" / "3" / "experiment" / "metadata").write_text("{")
+  before = snapshot(run)
+  with pytest.raises(runs.RunError, match=rf"checkpoint {run / 'checkpoints' / '3'} is damaged "
+                                          r"\(JSONDecodeError: .*\); another saved epoch can be "
+                                          r"read with --epoch \(\[2\]\)"):
+    runs.load(run)
+  assert runs.load(run, epoch=2).epoch == 2
+  assert snapshot(run) == before  # analysis never sets aside or changes anything
