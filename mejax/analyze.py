@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from mejax import cli
 from mejax import reports
 from mejax import runs
 from mejax import saliency as saliency_lib
@@ -160,6 +161,10 @@ def analyze(workdir, out=None, *, data_dir: str | None = None, epoch: int | None
   start = time.perf_counter()
   workdir = pathlib.Path(workdir)
   out = pathlib.Path(out) if out else workdir / "analysis"
+  if out.exists() and not out.is_dir():
+    raise ValueError(f"--out {out}: is a file; expected a folder for report.html and its PNGs")
+  if examples_per_class < 0:
+    raise ValueError(f"examples_per_class={examples_per_class}: expected an integer >= 0")
   run = runs.load(workdir, epoch=epoch, select=select)
   clips, view = run.data(data_dir)
   loaded = time.perf_counter()
@@ -205,7 +210,7 @@ def analyze(workdir, out=None, *, data_dir: str | None = None, epoch: int | None
 
 def main(argv=None) -> int:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow reads records only
-  ap = argparse.ArgumentParser(prog="python -m mejax.analyze", description=__doc__,
+  ap = cli.ArgumentParser(prog="python -m mejax.analyze", description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--workdir", required=True, help="the run's workdir")
   ap.add_argument("--out", help="folder of report.html and its PNGs (default WORKDIR/analysis)")
@@ -214,7 +219,7 @@ def main(argv=None) -> int:
   ap.add_argument("--epoch", type=int, help="checkpoint to analyse (default: the newest)")
   ap.add_argument("--select", default="reported", choices=runs.SELECTIONS,
                   help="which state: the one the run reported, its final or its best")
-  ap.add_argument("--examples_per_class", type=int, default=2,
+  ap.add_argument("--examples_per_class", type=cli.at_least(0), default=2,
                   help="saliency strips per class, of right and of wrong predictions each")
   args = ap.parse_args(argv)
   logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

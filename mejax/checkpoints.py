@@ -103,13 +103,48 @@ def _numbered(workdir: pathlib.Path) -> list[pathlib.Path]:
                 key=lambda p: int(p.name))
 
 
+# What orbax writes into a checkpoint folder of this module's layout.
+_CHECKPOINT_ENTRIES = frozenset(ITEMS) | {"_CHECKPOINT_METADATA", "commit_success.txt"}
+# The workdir's files and folders (a folder in a file's place would fail only when written).
+RESULT_FILES = ("config.json", "folds.json", "skipped_samples.json", "predictions.csv",
+                "metrics.json", "confusion_matrix.png", "training_curves.png")
+RESULT_FOLDERS = ("checkpoints", "tensorboard")
+
+
 def check_foreign(workdir: pathlib.Path) -> None:
-  """Refuses numbered folders in W/checkpoints that are not mejax checkpoints (another tool's):
-  they would be read as this run's epochs."""
+  """Refuses a workdir that is not a folder, files and folders in each other's places, and
+  numbered folders in W/checkpoints that hold another tool's files (they would be read as this
+  run's epochs). Incomplete mejax checkpoints are not refused: `set_aside_incomplete`."""
+  if workdir.exists() and not workdir.is_dir():
+    raise ValueError(f"--workdir {workdir}: is a file; expected a folder (new, or a run's)")
+  for name in RESULT_FILES:
+    if (workdir / name).is_dir():
+      raise ValueError(f"{workdir / name}: is a folder where the run writes a file; move it away")
+  for name in RESULT_FOLDERS:
+    if (workdir / name).exists() and not (workdir / name).is_dir():
+      raise ValueError(f"{workdir / name}: is a file where the run keeps a folder; move it away")
   for folder in _numbered(workdir):
-    if not all((folder / item).is_dir() for item in ITEMS):
-      raise ValueError(f"{folder} is not a mejax checkpoint (it lacks the items "
-                       f"{', '.join(ITEMS)}); move it out of {folder.parent}")
+    names = {p.name for p in folder.iterdir()}
+    if names and not names & _CHECKPOINT_ENTRIES:
+      raise ValueError(f"{folder} is not a mejax checkpoint (it holds {sorted(names)[:5]}, none "
+                       f"of {', '.join(ITEMS)}); move it out of {folder.parent}")
+
+
+def set_aside_incomplete(workdir: pathlib.Path) -> None:
+  """Sets aside (as damaged-<epoch>, with a warning) numbered entries of W/checkpoints that are
+  files, or checkpoint folders lacking an item: orbax would skip or overwrite them."""
+  folder = workdir / "checkpoints"
+  if not folder.is_dir():
+    return
+  for entry in sorted(p for p in folder.iterdir() if p.name.isdigit()):
+    if entry.is_dir():
+      missing = [item for item in ITEMS if not (entry / item).is_dir()]
+      problem = f"it lacks {', '.join(missing)}" if missing else None
+    else:
+      problem = "a file, not a checkpoint folder"
+    if problem:
+      log.warning("Checkpoint %s is incomplete (%s); moved to %s", entry, problem,
+                  set_aside(entry))
 
 
 def _read_json(path: pathlib.Path):
@@ -155,22 +190,35 @@ def check_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> s
 
 
 def claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> bool:
-  """Checks (`check_workdir`), then writes config.json where it is missing, damaged or another
-  experiment's that never trained. Returns True when the workdir already held this experiment
-  (a resume)."""
+  """Checks (`check_workdir`), sets incomplete checkpoints aside, then writes config.json where
+  it is missing, damaged or another experiment's that never trained. Returns True when the
+  workdir already held this experiment (a resume)."""
   state = check_workdir(workdir, config)
-  path = workdir / CONFIG_FILE
-  current = json.loads(config.to_json_best_effort())
+  set_aside_incomplete(workdir)
+  if state == "resume":
+    repair_config(workdir, config)
+    return True
   if state == "reclaim":
     log.warning("%s held the config of a run that never trained (no checkpoint); it now holds "
-                "this experiment", path)
-  elif state == "resume" and not isinstance(_read_json(path), dict):
-    log.warning("%s was missing or damaged; rewritten from the checkpoints' experiment", path)
-  elif state == "resume":
-    return True
+                "this experiment", workdir / CONFIG_FILE)
+  _write_config(workdir, config)
+  return False
+
+
+def repair_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """Rewrites the config.json of a workdir holding this experiment when it is missing or
+  damaged (`check_workdir` found the experiment in its checkpoints)."""
+  if not isinstance(_read_json(workdir / CONFIG_FILE), dict):
+    log.warning("%s was missing or damaged; rewritten from the checkpoints' experiment",
+                workdir / CONFIG_FILE)
+    _write_config(workdir, config)
+
+
+def _write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   workdir.mkdir(parents=True, exist_ok=True)
-  files.write_atomic(path, json.dumps(current, indent=2, sort_keys=True))
-  return state == "resume"
+  files.write_atomic(workdir / CONFIG_FILE,
+                     json.dumps(json.loads(config.to_json_best_effort()), indent=2,
+                                sort_keys=True))
 
 
 def manager(workdir: pathlib.Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
@@ -245,9 +293,10 @@ def quiet():
 
 
 def _drop_closed_loop_reports() -> None:
-  """Drops the "Event loop is closed" errors that tensorstore's I/O threads report (as
-  unraisable, one traceback each) when an orbax read or write fails and its event loop ends
-  first. Installed once; every other unraisable error goes to the hook that was there."""
+  """Drops what tensorstore's I/O threads and orbax's tasks report after an orbax read or write
+  failed, once its error was raised: "Event loop is closed" (unraisable, one traceback per
+  thread) and asyncio's "exception was never retrieved" (one per task, at exit). Installed
+  once; every other report goes where it went."""
   previous = sys.unraisablehook
   if getattr(previous, "mejax_drops_closed_loops", False):
     return
@@ -259,6 +308,8 @@ def _drop_closed_loop_reports() -> None:
 
   hook.mejax_drops_closed_loops = True
   sys.unraisablehook = hook
+  logging.getLogger("asyncio").addFilter(
+      lambda record: "exception was never retrieved" not in str(record.msg))
 
 
 def set_aside(folder: pathlib.Path) -> pathlib.Path:

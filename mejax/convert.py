@@ -27,6 +27,8 @@ import shutil
 import sys
 import tempfile
 
+from mejax import cli
+
 WEIGHTS_INFO = "mejax_weights.json"
 ARCHITECTURE = "torchvision_r3d_18"
 
@@ -97,11 +99,11 @@ def load(path: str | pathlib.Path) -> tuple[dict, dict]:
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(prog="python -m mejax.convert", description=__doc__,
+  ap = cli.ArgumentParser(prog="python -m mejax.convert", description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("weights", help="torchvision r3d_18 state_dict (.pth, .pt, .safetensors, .npz)")
   ap.add_argument("--out", required=True, help="checkpoint directory to create")
-  ap.add_argument("--width_multiplier", type=float, default=1.0,
+  ap.add_argument("--width_multiplier", type=cli.positive(float), default=1.0,
                   help="R3D width of the weights (1.0 for torchvision's)")
   args = ap.parse_args(argv)
   try:

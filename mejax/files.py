@@ -39,6 +39,8 @@ def replace(temporary: str | os.PathLike, path: pathlib.Path) -> None:
 def write_atomic(path: pathlib.Path, text: str) -> None:
   """Writes `text` to `path` whole or not at all."""
   path = pathlib.Path(path)
+  if path.is_dir():
+    raise ValueError(f"{path}: is a folder where a file is written; move it away")
   try:
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
                                      newline="") as f:

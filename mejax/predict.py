@@ -50,7 +50,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mejax import files
+from mejax import cli  # noqa: E402
+from mejax import files  # noqa: E402
 from mejax import reports  # noqa: E402
 from mejax import runs  # noqa: E402
 from mejax.data import clipset as clipset_lib  # noqa: E402
@@ -439,7 +440,7 @@ def run_prediction(args) -> tuple[pathlib.Path, str]:
 
 def main(argv=None) -> int:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow reads records only
-  ap = argparse.ArgumentParser(prog="python -m mejax.predict", description=__doc__,
+  ap = cli.ArgumentParser(prog="python -m mejax.predict", description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("clips", metavar="CLIPS",
                   help="a built dataset (name/config), a folder of frame images or a video file")

@@ -59,14 +59,20 @@ def main(argv):
   if not names:
     raise ValueError("Name at least one dataset (e.g. synthetic_me/micro) or a --config whose "
                      "data.datasets is not empty")
+  if os.path.exists(_DATA_DIR.value) and not os.path.isdir(_DATA_DIR.value):
+    raise ValueError(f"--data_dir {_DATA_DIR.value}: is a file; expected the folder datasets "
+                     "are built into")
+  datasets = {name.split("/")[0].split(":")[0] for name in names}
+  for value in _MANUAL_DIR.value:
+    named = value.split("=", 1)[0] if "=" in value else None
+    if named is not None and named not in datasets:
+      raise ValueError(f"--manual_dir {value}: {named!r} is not a dataset being built "
+                       f"({', '.join(sorted(datasets))}); use NAME=FOLDER with one of them")
   from mejax.data import clipset
   tfds = clipset.import_tfds()
 
   for name in names:
-    try:
-      builder = tfds.builder(name, data_dir=_DATA_DIR.value)
-    except tfds.core.registered.DatasetNotFoundError:
-      raise ValueError(clipset.unknown_dataset(name)) from None
+    builder = clipset.construct_builder(tfds, name, _DATA_DIR.value)
     download = tfds.download.DownloadConfig(manual_dir=manual_dir(name, _MANUAL_DIR.value))
     # A manual dir that is missing, empty or a file ends in one `error:` line, exit status 2.
     tfds_build.report_input_errors(

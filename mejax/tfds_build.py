@@ -64,8 +64,20 @@ def report_input_errors(build) -> None:
     line = input_error_line(error)
     if line is None:
       raise
+    _close_progress_bars()
     print(f"error: {line}", file=sys.stderr)
     sys.exit(2)
+
+
+def _close_progress_bars() -> None:
+  """Closes the progress bars a failed build left open (TFDS's tqdm), so that the error line
+  starts a line of its own and no bar redraws after it."""
+  import tqdm
+  bars = list(getattr(tqdm.tqdm, "_instances", ()))
+  for bar in bars:
+    bar.close()
+  if bars:
+    sys.stderr.write("\n")
 
 
 def main():

@@ -122,6 +122,7 @@ def _finished_report(workdir: pathlib.Path, config) -> dict | None:
     log.warning("%s or %s is damaged: recomputing the results from the last checkpoint",
                 metrics_path, workdir / "predictions.csv")
     return None
+  checkpoints.repair_config(workdir, config)
   return done["report"]
 
 

@@ -383,3 +383,52 @@ def test_prepare_with_a_file_as_manual_dir(tmp_path):
   assert result.stderr.splitlines()[-1] == (
       f"error: {sheet}: is a file, not a folder; expected the folder holding the dataset's files "
       "(--manual_dir)")
+
+
+@pytest.mark.parametrize("tool, argv, message", [
+    ("annotations", ["nosuch", "F"], "argument dataset: invalid choice: 'nosuch'"),
+    ("annotations", ["casme2", "F", "--repair", "fix"], "argument --repair: invalid choice"),
+    ("convert", ["w.pth"], "the following arguments are required: --out"),
+    ("convert", ["w.pth", "--out", "o", "--width_multiplier", "0"],
+     "argument --width_multiplier: 0.0: expected a number > 0"),
+    ("convert", ["w.pth", "--out", "o", "--width_multiplier", "-1"],
+     "argument --width_multiplier: -1.0: expected a number > 0"),
+    ("analyze", ["--workdir", "w", "--examples_per_class", "-1"],
+     "argument --examples_per_class: -1 is below 0; expected an integer >= 0"),
+    ("predict", ["--workdir", "w", "clips", "--select", "foo"],
+     "argument --select: invalid choice: 'foo'"),
+])
+def test_a_bad_command_line_is_one_error_line(tool, argv, message, capsys):
+  """argparse's usage block replaced by one `error:` line, exit status 2, for every tool."""
+  import importlib
+  main = {"annotations": annotations_main}.get(tool) or importlib.import_module(
+      f"mejax.{tool}").main
+  with pytest.raises(SystemExit) as exit_:
+    main(argv)
+  assert exit_.value.code == 2
+  err = capsys.readouterr().err
+  assert err.splitlines() == [err.strip()]
+  assert err.startswith(f"error: {message}") and f"python -m mejax.{tool} --help" in err
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["-m", "mejax.prepare", "synthetic_me/nosuch"],
+     "error: Dataset 'synthetic_me/nosuch' cannot be loaded (BuilderConfig nosuch not found"),
+    (["-m", "mejax.prepare", "synthetic_me/micro_tiny", "--data_dir", "{file}"],
+     "error: --data_dir {file}: is a file; expected the folder datasets are built into"),
+    (["-m", "mejax.prepare", "casme2/cropped", "--manual_dir", "nosuch={tmp}"],
+     "error: --manual_dir nosuch={tmp}: 'nosuch' is not a dataset being built (casme2)"),
+    (["-m", "mejax.models", "summary"], "error: --config is required"),
+    (["-m", "mejax.models", "summarize", "--config", "configs/convlstm.py:smoke"],
+     "error: expected the command `summary`, got ['summarize']"),
+])
+def test_absl_commands_end_a_wrong_command_in_one_line(argv, line, tmp_path):
+  file = tmp_path / "a_file"
+  file.write_text("x")
+  fill = lambda text: text.format(file=file, tmp=tmp_path)
+  result = _run([fill(arg) for arg in argv] + ["--data_dir", str(tmp_path / "tfds")] * (
+      "--data_dir" not in argv and argv[1] == "mejax.prepare"))
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(fill(line)), result.stderr[-2000:]
+  assert not (tmp_path / "tfds").exists()  # nothing was built or left behind

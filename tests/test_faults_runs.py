@@ -150,6 +150,56 @@ def test_a_deleted_config_json_is_checked_against_the_checkpoints(reference, tmp
   assert results(run) == results(workdir)
 
 
+@pytest.mark.parametrize("damage", ["a file", "emptied", "state removed"])
+def test_an_incomplete_checkpoint_folder_is_set_aside(reference, tmp_path, caplog, damage):
+  config, workdir = reference
+  run = unfinished_copy(reference, tmp_path)
+  newest = run / "checkpoints" / "3"
+  if damage == "a file":
+    shutil.rmtree(newest)
+    newest.write_text("junk")
+  elif damage == "emptied":
+    for entry in newest.iterdir():
+      shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+  else:
+    shutil.rmtree(newest / "state")
+  damaged_bytes = snapshot(newest) if newest.is_dir() else newest.read_bytes()
+  train.train_and_evaluate(config, str(run))
+  assert f"Checkpoint {newest} is incomplete" in caplog.text
+  aside = run / "checkpoints" / "damaged-3"
+  assert (snapshot(aside) if aside.is_dir() else aside.read_bytes()) == damaged_bytes
+  assert results(run) == results(workdir)
+
+
+@pytest.mark.parametrize("target, kind", [(".", "file"), ("predictions.csv", "folder"),
+                                          ("checkpoints", "file")])
+def test_a_file_and_a_folder_in_each_others_place_are_refused_at_once(reference, tmp_path,
+                                                                       target, kind):
+  config, workdir = reference
+  run = tmp_path / "run"
+  if target == ".":
+    run.write_text("not a workdir")
+  else:
+    shutil.copytree(workdir, run)
+    path = run / target
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    path.mkdir() if kind == "folder" else path.write_text("x")
+  before = snapshot(run) if run.is_dir() else run.read_bytes()
+  with pytest.raises(ValueError, match=f"is a {kind}"):
+    train.train_and_evaluate(config, str(run))
+  assert (snapshot(run) if run.is_dir() else run.read_bytes()) == before
+
+
+def test_a_damaged_config_json_of_a_finished_run_is_rewritten(reference, tmp_path, caplog):
+  config, workdir = reference
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  (run / "config.json").write_bytes(os.urandom(300))
+  assert train.train_and_evaluate(config, str(run)) == results(workdir)[1]["report"]
+  assert "was missing or damaged; rewritten" in caplog.text
+  assert (run / "config.json").read_bytes() == (workdir / "config.json").read_bytes()
+
+
 def test_a_numbered_folder_of_another_tool_is_refused(reference, tmp_path):
   config, _ = reference
   run = unfinished_copy(reference, tmp_path)
@@ -246,11 +296,11 @@ def _pages(path: pathlib.Path) -> int:
   return sum(-(-p.stat().st_size // 4096) * 4096 for p in paths)
 
 
-def test_a_real_full_filesystem_is_one_message_and_the_same_command_resumes(
-    reference, tmp_path, capfd):
+def test_a_real_full_filesystem_is_one_message_and_the_same_command_resumes(reference, tmp_path):
   """A tmpfs with room for the first checkpoint but not the second: tensorstore's own write
-  fails (no injected error), the run names the file in one message without orbax's dozens of
-  tracebacks, and after the filesystem grows the same command ends as the uninterrupted run."""
+  fails (no injected error). The command prints one `error:` line naming the file, without
+  orbax's dozens of thread and task tracebacks; after the filesystem grows, the run resumes
+  and ends as the uninterrupted run."""
   config, workdir = reference
   mount = tmp_path / "small"
   mount.mkdir()
@@ -264,11 +314,18 @@ def test_a_real_full_filesystem_is_one_message_and_the_same_command_resumes(
                 "injected ENOSPC tests above cover the same path")
   try:
     run = mount / "run"
-    capfd.readouterr()
-    with pytest.raises(files.DiskFull, match=rf"no space left on the device of {run}/"):
-      train.train_and_evaluate(config, str(run))
-    err = capfd.readouterr().err
-    assert "Traceback" not in err and "Event loop is closed" not in err
+    command = [sys.executable, "-m", "mejax.main", "--config", str(REPO / "tests" /
+                                                                   "tiny_config.py"),
+               f"--config.data.data_dir={config.data.data_dir}", "--config.train.num_epochs=3",
+               "--workdir", str(run)]
+    full = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert full.returncode == 2, full.stderr[-3000:]
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: no space left on the device of {run}/checkpoints/"), full.stderr[-3000:]
+    for noise in ("Traceback", "Event loop is closed", "exception was never retrieved"):
+      assert noise not in full.stderr, full.stderr[-3000:]
     assert not (run / "metrics.json").exists()
     subprocess.run(["mount", "-o", f"remount,size={8 * room}", str(mount)], check=True)
     train.train_and_evaluate(config, str(run))

@@ -18,6 +18,7 @@ import pathlib
 import sys
 
 from mejax import annotations
+from mejax import cli
 from mejax.annotations import records
 from mejax.annotations.sheets import AnnotationError
 
@@ -71,7 +72,7 @@ def error_line(path: str, error: Exception) -> str:
 
 
 def main(argv=None) -> int:
-  ap = argparse.ArgumentParser(prog="python -m mejax.annotations", description=__doc__,
+  ap = cli.ArgumentParser(prog="python -m mejax.annotations", description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("dataset", choices=sorted(annotations.PARSERS))
   ap.add_argument("path", help="annotation file, or folder tree for folder-labelled datasets")

@@ -150,18 +150,35 @@ def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
   return concatenate(parts)
 
 
-def _builder(tfds, name: str, data_dir: str):
-  """The TFDS builder of a built dataset; DatasetDamaged when its files do not load."""
+def construct_builder(tfds, name: str, data_dir: str):
+  """tfds.builder(name); ValueError naming mejax's datasets or the dataset's configs when the
+  name is unknown, DatasetDamaged when a built copy's files do not load."""
   try:
-    builder = tfds.builder(name, data_dir=data_dir)
+    return tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
     raise ValueError(unknown_dataset(name)) from None
   except Exception as e:  # noqa: BLE001  TFDS raises JSON, protobuf and OS errors alike
     info = dataset_info_path(name, data_dir)
-    if info is None:  # nothing built to blame: not a damaged dataset
-      raise
+    if info is None:  # nothing built to blame: a name TFDS cannot construct
+      raise ValueError(_unloadable(tfds, name, e)) from None
     raise dataset_damaged(name, data_dir, info.parent,
                           f"its files do not load ({type(e).__name__}: {_tfds_reason(e)})") from e
+
+
+def _unloadable(tfds, name: str, error: Exception) -> str:
+  base = dataset_names.parse(name)[0]
+  try:
+    configs = [c.name for c in tfds.builder_cls(base).BUILDER_CONFIGS]
+  except Exception:  # noqa: BLE001  the message only loses the list of configs
+    configs = []
+  reason = re.sub(r"\s*Here are .*$", "", _tfds_reason(error))
+  known = f"; {base}'s configs are {', '.join(configs)}" if configs else ""
+  return f"Dataset {name!r} cannot be loaded ({reason}){known}"
+
+
+def _builder(tfds, name: str, data_dir: str):
+  """The TFDS builder of a built dataset; DatasetDamaged when its files do not load."""
+  builder = construct_builder(tfds, name, data_dir)
   if not builder.is_prepared():
     if os.path.isdir(builder.data_dir):  # TFDS renames a finished build into place: cut short
       raise dataset_damaged(

@@ -8,7 +8,6 @@ Config fields can be overridden as in `mejax.main` (`--config.data.num_frames=96
 import json
 import sys
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
@@ -21,10 +20,12 @@ _JSON = flags.DEFINE_bool("json", False, "Print JSON instead of a table.")
 
 def main(argv):
   if len(argv) != 2 or argv[1] != "summary":
-    raise app.UsageError("usage: python -m mejax.models summary --config CONFIG [--json]")
+    raise ValueError(f"expected the command `summary`, got {argv[1:]}: python -m mejax.models "
+                     "summary --config CONFIG[:PRESET] [--json]")
   config = flags.FLAGS.config
   if config is None:
-    raise app.UsageError("--config is required")
+    raise ValueError("--config is required: python -m mejax.models summary --config "
+                     "CONFIG[:PRESET] [--json]")
   import jax.numpy as jnp
 
   from mejax import models

@@ -164,8 +164,9 @@ def r3d_variables_from_torchvision(state_dict: Mapping[str, Any], *, include_hea
       continue
     converted[collection][path] = jnp.asarray(value)
   if mismatches:
+    more = f'; ... ({len(mismatches)} in all)' if len(mismatches) > 5 else ''
     raise ValueError('state_dict shapes do not match torchvision r3d_18 '
-                     f'(width_multiplier={width_multiplier}): ' + '; '.join(mismatches))
+                     f'(width_multiplier={width_multiplier}): ' + '; '.join(mismatches[:5]) + more)
   return {collection: flax.traverse_util.unflatten_dict(flat)
           for collection, flat in converted.items()}
 

@@ -26,6 +26,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from mejax import cli
 from mejax.synthetic import generate
 
 
@@ -98,7 +99,7 @@ def calibration_report(config: generate.SyntheticConfig, size: int = 32) -> dict
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = cli.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="micro", choices=sorted(generate.PRESETS))
   parser.add_argument("--difficulty", type=float, default=None)
   parser.add_argument("--seed", type=int, default=None)

@@ -1,0 +1,49 @@
+"""What mejax's argparse commands share: a bad command line ends, like every other user
+mistake, in one line `error: ...` with exit status 2, and numbers are checked as they are read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class ArgumentParser(argparse.ArgumentParser):
+  """argparse's parser, ending a bad command line in one `error:` line (not the usage block)."""
+
+  def error(self, message: str):
+    print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+    sys.exit(2)
+
+
+def at_least(minimum: float, kind=int):
+  """An argparse `type` reading a `kind` number and refusing one below `minimum`."""
+
+  def read(text: str):
+    try:
+      value = kind(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not {_names[kind]}") from None
+    if value < minimum:
+      raise argparse.ArgumentTypeError(f"{value} is below {minimum}; expected {_names[kind]} "
+                                       f">= {minimum}")
+    return value
+
+  return read
+
+
+def positive(kind=float):
+  """An argparse `type` reading a `kind` number and refusing zero or less."""
+
+  def read(text: str):
+    try:
+      value = kind(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not {_names[kind]}") from None
+    if not value > 0:
+      raise argparse.ArgumentTypeError(f"{value}: expected {_names[kind]} > 0")
+    return value
+
+  return read
+
+
+_names = {int: "an integer", float: "a number"}
