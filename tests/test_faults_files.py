@@ -273,6 +273,12 @@ def test_damaged_weights_files(torch, state_dict, tmp_path, capsys):
     line = _refused_weights(capsys, path, tmp_path)
     if name in ("random.npz", "truncated.npz"):
       assert "not a readable .npz archive" in line and "pickle" not in line, line
+    assert "pickled Python objects" not in line, line  # damage, not a refused object
+    path.unlink()
+  for seed in range(20):  # random bytes that torch's weights-only unpickler starts to read
+    path = _copy("noise", tmp_path, random.Random(seed).randbytes(256), ".pth")
+    line = _refused_weights(capsys, path, tmp_path)
+    assert "damaged, truncated or of another format" in line, line
     path.unlink()
 
 

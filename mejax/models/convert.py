@@ -247,12 +247,21 @@ def _read(path: pathlib.Path, expected: str, reader):
     raise WeightsFileError(f'{path}: cannot be read ({error.strerror or error}); expected '
                            f'{expected}') from error
   except Exception as error:  # pylint: disable=broad-except  # each reader raises its own kinds
-    if 'Weights only load failed' in str(error):
+    if 'Weights only load failed' in str(error) and 'Unsupported global' in str(error):
       # torch.load(weights_only=True) stopped at a pickled object it does not allow: nothing ran.
       raise WeightsFileError(
           f'{path}: refused: it holds pickled Python objects other than tensors and plain '
           f'containers, which only an unsafe unpickle could build (nothing in it was run); '
           f'expected {_STATE_DICT}') from error
+    if 'Weights only load failed' in str(error):
+      # Stopped at a pickle instruction the safe loader does not take: random bytes and plain
+      # pickles alike, so only the general message is true.
+      reason = str(error).split('WeightsUnpickler error:')[-1].split('Check the documentation')[0]
+      reason = ' '.join(reason.split())
+      raise WeightsFileError(
+          f'{path}: not a readable file: expected {expected}, but it is damaged, truncated or '
+          f'of another format, or a pickle the weights-only loader refuses ({reason}; nothing '
+          'in it was run)') from error
     detail = ' '.join(f'{type(error).__name__}: {error}'.split())[:200]
     raise WeightsFileError(f'{path}: not a readable file: expected {expected}, but it is '
                            f'damaged, truncated or of another format ({detail})') from error
