@@ -115,8 +115,10 @@ def check_foreign(workdir: pathlib.Path) -> None:
   """Refuses a workdir that is not a folder, files and folders in each other's places, and
   numbered folders in W/checkpoints that hold another tool's files (they would be read as this
   run's epochs). Incomplete mejax checkpoints are not refused: `set_aside_incomplete`."""
-  if workdir.exists() and not workdir.is_dir():
-    raise ValueError(f"--workdir {workdir}: is a file; expected a folder (new, or a run's)")
+  existing = next(p for p in (workdir, *workdir.parents) if p.exists())
+  if not existing.is_dir():
+    where = "is a file" if existing == workdir else f"is inside {existing}, a file"
+    raise ValueError(f"--workdir {workdir}: {where}; expected a folder (new, or a run's)")
   for name in RESULT_FILES:
     if (workdir / name).is_dir():
       raise ValueError(f"{workdir / name}: is a folder where the run writes a file; move it away")

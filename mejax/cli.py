@@ -47,3 +47,14 @@ def positive(kind=float):
 
 
 _names = {int: "an integer", float: "a number"}
+
+
+def close_progress_bars() -> None:
+  """Closes the progress bars a failed command left open (TFDS's tqdm), so that its error line
+  starts a line of its own and no bar redraws after it."""
+  import tqdm
+  bars = list(getattr(tqdm.tqdm, "_instances", ()))
+  for bar in bars:
+    bar.close()
+  if bars:
+    sys.stderr.write("\n")

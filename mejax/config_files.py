@@ -159,6 +159,8 @@ def run_command(main, user_errors: tuple[type[BaseException], ...] = ()) -> None
     try:
       return main(argv)
     except USER_ERRORS + tuple(user_errors) as e:
+      from mejax import cli
+      cli.close_progress_bars()
       print(f"error: {e}", file=sys.stderr)
       sys.exit(2)
 

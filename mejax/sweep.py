@@ -111,8 +111,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   datasets = config.data.get("datasets", ())
   if (isinstance(datasets, str) or not datasets
       or not all(isinstance(d, str) and d for d in datasets)):
-    raise ValueError(f"data.datasets={datasets!r}: must name at least one dataset, e.g. "
-                     "('synthetic_me/micro',)")
+    raise ValueError(f"data.datasets={datasets!r}: must be a tuple of one or more dataset "
+                     "names, e.g. ('synthetic_me/micro',)")
   views.view_shape(config.data)
   for dotted in ("train.batch_size", "train.num_epochs", "eval.batch_size", "eval.every_epochs",
                  "checkpoint_every_epochs", "log_every_steps", "mesh.data"):

@@ -21,6 +21,7 @@ import sys
 
 from absl import app
 
+from mejax import cli
 from mejax.data import clipset
 
 _NO_MANUAL_DIR = re.compile(r"Manual directory (?P<folder>.+?) does not exist or is empty\..*?"
@@ -40,6 +41,7 @@ def input_error_line(error: BaseException) -> str | None:
   (multi-line: joined), OS errors naming a file, and annotation sheets that cannot be parsed.
   """
   from mejax.annotations.sheets import AnnotationError
+  from tfds_builders.clip_builder import BuildError
   if isinstance(error, AssertionError):
     match = _NO_MANUAL_DIR.match(str(error))
     if match is None:
@@ -51,7 +53,7 @@ def input_error_line(error: BaseException) -> str | None:
             "dataset's files (--manual_dir)")
   if isinstance(error, OSError) and error.filename and error.strerror:
     return f"{error.filename}: cannot be read ({error.strerror})"
-  if isinstance(error, (OSError, AnnotationError)):
+  if isinstance(error, (OSError, AnnotationError, BuildError)):
     return _one_line(str(error))
   return None
 
@@ -64,20 +66,9 @@ def report_input_errors(build) -> None:
     line = input_error_line(error)
     if line is None:
       raise
-    _close_progress_bars()
+    cli.close_progress_bars()
     print(f"error: {line}", file=sys.stderr)
     sys.exit(2)
-
-
-def _close_progress_bars() -> None:
-  """Closes the progress bars a failed build left open (TFDS's tqdm), so that the error line
-  starts a line of its own and no bar redraws after it."""
-  import tqdm
-  bars = list(getattr(tqdm.tqdm, "_instances", ()))
-  for bar in bars:
-    bar.close()
-  if bars:
-    sys.stderr.write("\n")
 
 
 def main():

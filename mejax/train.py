@@ -19,10 +19,10 @@ import tqdm
 
 from mejax import checkpoints
 from mejax import distributed
+from mejax import files
 from mejax import memory
 from mejax import metrics as metrics_lib
 from mejax import protocols
-from mejax import files
 from mejax import reports
 from mejax import runs
 from mejax import sharding

@@ -438,3 +438,23 @@ def test_absl_commands_end_a_wrong_command_in_one_line(argv, line, tmp_path):
   assert "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith(fill(line)), result.stderr[-2000:]
   assert not (tmp_path / "tfds").exists()  # nothing was built or left behind
+
+
+def test_a_build_that_yields_no_clip_ends_in_one_error_line_after_its_progress_bars(tmp_path):
+  """The real CASME II sheet beside one 3-frame clip folder: every row is skipped, and the
+  error line starts a line of its own after TFDS's progress bars (a log grep finds it)."""
+  import cv2
+  manual = tmp_path / "casme2"
+  (manual / "Cropped" / "sub01" / "EP02_01f").mkdir(parents=True)
+  for i in (1, 2, 3):
+    cv2.imwrite(str(manual / "Cropped" / "sub01" / "EP02_01f" / f"img{i}.jpg"),
+                np.full((32, 32, 3), 60 * i, np.uint8))
+  (manual / SHEETS["casme2"].name).write_bytes(SHEETS["casme2"].read_bytes())
+  for command in (["-m", "mejax.prepare", "casme2/cropped"],
+                  ["-m", "mejax.tfds_build", "casme2/cropped"]):
+    result = _run([*command, "--manual_dir", str(manual), "--data_dir", str(tmp_path / "tfds")])
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "error: casme2/cropped: no clip could be built from"), result.stderr[-2000:]

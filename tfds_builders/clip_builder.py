@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 CROP_RULES = ("face", "strcn")
 
 
+class BuildError(ValueError):
+  """A dataset that cannot be built from what the user gave: an unknown config or option, or
+  input from which no clip could be built. Command-line builds print it as one `error:` line."""
+
+
 @dataclasses.dataclass(eq=False)
 class ClipConfig(tfds.core.BuilderConfig):
   """Options common to every licensed-dataset builder.
@@ -75,7 +80,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       if isinstance(base, str):
         known = {c.name: c for c in self.BUILDER_CONFIGS}
         if base not in known:
-          raise ValueError(f"{self.name}: unknown config {base!r}; configs are {sorted(known)}")
+          raise BuildError(f"{self.name}: unknown config {base!r}; configs are {sorted(known)}")
         base = known[base]
       if "size" in options:
         options["size"] = int(options["size"])
@@ -110,10 +115,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     config = self.builder_config
     if config.frame_range not in frames_lib.FRAME_RANGES:
-      raise ValueError(f"{self.name}/{config.name}: frame_range {config.frame_range!r} not in "
+      raise BuildError(f"{self.name}/{config.name}: frame_range {config.frame_range!r} not in "
                        f"{frames_lib.FRAME_RANGES}")
     if config.crop_rule not in CROP_RULES:
-      raise ValueError(f"{self.name}/{config.name}: crop_rule {config.crop_rule!r} not in "
+      raise BuildError(f"{self.name}/{config.name}: crop_rule {config.crop_rule!r} not in "
                        f"{CROP_RULES}")
     root = pathlib.Path(dl_manager.manual_dir)
     if not root.is_dir():
@@ -155,7 +160,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
              config.name, built, len(skipped))
     if built == 0:
       reasons = "; ".join(f"{s.sample_id}: {s.reason}" for s in skipped[:5])
-      raise ValueError(f"{self.name}/{config.name}: no clip could be built from "
+      raise BuildError(f"{self.name}/{config.name}: no clip could be built from "
                        f"{root} ({len(skipped)} skipped; e.g. {reasons})")
 
   def build_example(self, root: pathlib.Path, sample: records.Sample) -> dict:

@@ -164,11 +164,21 @@ def r3d_variables_from_torchvision(state_dict: Mapping[str, Any], *, include_hea
       continue
     converted[collection][path] = jnp.asarray(value)
   if mismatches:
+    mismatches.sort(key=_network_order)  # the first ones shown: the stem's weights
     more = f'; ... ({len(mismatches)} in all)' if len(mismatches) > 5 else ''
     raise ValueError('state_dict shapes do not match torchvision r3d_18 '
                      f'(width_multiplier={width_multiplier}): ' + '; '.join(mismatches[:5]) + more)
   return {collection: flax.traverse_util.unflatten_dict(flat)
           for collection, flat in converted.items()}
+
+
+_STAGES = ('stem', 'layer1', 'layer2', 'layer3', 'layer4', 'fc')
+
+
+def _network_order(mismatch: str) -> tuple[int, bool]:
+  """Sort key of a 'key: got ..., expected ...' line: input to output, weights before BN stats."""
+  stage = mismatch.split('.', 1)[0]
+  return (_STAGES.index(stage) if stage in _STAGES else len(_STAGES), 'running_' in mismatch)
 
 
 class WeightsFileError(ValueError):
