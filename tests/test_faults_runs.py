@@ -237,7 +237,7 @@ def test_errors_found_before_training_leave_no_workdir_and_a_never_trained_one_i
     ("train.num_epochs", -2, "train.num_epochs=-2: must be an integer >= 1"),
     ("train.learning_rate", 0.0, "train.learning_rate=0.0: must be a number > 0"),
     ("eval.batch_size", 0, "eval.batch_size=0: must be an integer >= 1"),
-    ("data.datasets", (), "data.datasets=(): must name at least one dataset"),
+    ("data.datasets", (), "data.datasets=(): must be a tuple of one or more dataset names"),
     ("data.size", 0, "data.size=0: must be an integer >= 1"),
     ("protocol.k", 1, "protocol.k=1: must be an integer >= 2"),
     ("train.optimizer", "adamw", "Unknown train.optimizer 'adamw'"),
