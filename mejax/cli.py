@@ -17,30 +17,24 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def at_least(minimum: float, kind=int):
   """An argparse `type` reading a `kind` number and refusing one below `minimum`."""
-
-  def read(text: str):
-    try:
-      value = kind(text)
-    except ValueError:
-      raise argparse.ArgumentTypeError(f"{text!r} is not {_names[kind]}") from None
-    if value < minimum:
-      raise argparse.ArgumentTypeError(f"{value} is below {minimum}; expected {_names[kind]} "
-                                       f">= {minimum}")
-    return value
-
-  return read
+  return _checked(kind, lambda value: value >= minimum,
+                  lambda value: f"{value} is below {minimum}; expected {_names[kind]} >= {minimum}")
 
 
 def positive(kind=float):
   """An argparse `type` reading a `kind` number and refusing zero or less."""
+  return _checked(kind, lambda value: value > 0,
+                  lambda value: f"{value}: expected {_names[kind]} > 0")
 
+
+def _checked(kind, allowed, refusal):
   def read(text: str):
     try:
       value = kind(text)
     except ValueError:
       raise argparse.ArgumentTypeError(f"{text!r} is not {_names[kind]}") from None
-    if not value > 0:
-      raise argparse.ArgumentTypeError(f"{value}: expected {_names[kind]} > 0")
+    if not allowed(value):
+      raise argparse.ArgumentTypeError(refusal(value))
     return value
 
   return read

@@ -8,6 +8,7 @@ interrupted or failed write never leaves a truncated file behind.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pathlib
@@ -36,21 +37,35 @@ def replace(temporary: str | os.PathLike, path: pathlib.Path) -> None:
   os.replace(temporary, path)
 
 
-def write_atomic(path: pathlib.Path, text: str) -> None:
-  """Writes `text` to `path` whole or not at all."""
+@contextlib.contextmanager
+def atomic(path: pathlib.Path, mode: str = "w", suffix: str = ".tmp"):
+  """Yields a temporary sibling of `path` open for writing; once the block ends it is synced
+  and renamed over `path`, and when the block fails it is removed (a full disk: DiskFull)."""
   path = pathlib.Path(path)
   if path.is_dir():
-    raise ValueError(f"{path}: is a folder where a file is written; move it away")
+    raise IsADirectoryError(f"{path}: is a folder where a file is written; move it away")
+  temporary = None
   try:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
-                                     newline="") as f:
+    text = {} if "b" in mode else {"newline": ""}
+    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False, suffix=suffix,
+                                     **text) as f:
       temporary = f.name
-      f.write(text)
+      yield f
+      f.flush()
+      os.fsync(f.fileno())  # whole on disk before it takes the name, even across a crash
     replace(temporary, path)
-  except OSError as e:
-    if "temporary" in locals() and os.path.exists(temporary):
+  except BaseException as e:
+    if temporary is not None and os.path.exists(temporary):
       os.unlink(temporary)
-    raise as_disk_full(e, path) or e
+    if isinstance(e, OSError):
+      raise as_disk_full(e, path) or e
+    raise
+
+
+def write_atomic(path: pathlib.Path, text: str) -> None:
+  """Writes `text` to `path` whole or not at all."""
+  with atomic(path) as f:
+    f.write(text)
 
 
 def is_disk_full(error: BaseException) -> bool:

@@ -14,9 +14,7 @@ import dataclasses
 import html
 import io
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any, Sequence
 
 import matplotlib
@@ -56,14 +54,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _save_figure(fig, path: pathlib.Path) -> None:
   """Saves atomically, like the other results."""
   try:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp.png") as f:
-      temporary = f.name
+    with files.atomic(path, "wb", suffix=".tmp.png") as f:
       fig.savefig(f, format="png")
-    files.replace(temporary, path)
-  except OSError as e:
-    if os.path.exists(temporary):
-      os.unlink(temporary)
-    raise files.as_disk_full(e, path) or e
   finally:
     plt.close(fig)
 

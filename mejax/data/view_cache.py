@@ -21,12 +21,11 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from mejax import files
 from mejax.data import clipset as clipset_lib
 from mejax.data import composites
 from mejax.data import views
@@ -80,20 +79,9 @@ def save(path: pathlib.Path, clips: ClipSet, view: np.ndarray, data) -> None:
   meta = {"format": FORMAT, "class_names": list(clips.class_names), "sources": list(clips.sources),
           "dropped": clips.dropped,
           "dataset_info": {n: _digest(dataset_info_path(n, data.data_dir)) for n in data.datasets}}
-  with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
-    try:
-      np.savez(f, view=view, meta=np.asarray(json.dumps(meta)),
-               **{k: getattr(clips, k) for k in _ARRAYS})
-      f.flush()
-      os.fsync(f.fileno())  # whole on disk before it takes the name, even across a crash
-    except BaseException:
-      f.close()
-      os.unlink(f.name)
-      raise
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(f.name, 0o666 & ~umask)  # temporary files are 0600; a cache is as readable as others
-  os.replace(f.name, path)
+  with files.atomic(path, "wb") as f:
+    np.savez(f, view=view, meta=np.asarray(json.dumps(meta)),
+             **{k: getattr(clips, k) for k in _ARRAYS})
   log.info("Cached the view of %s in %s", ",".join(data.datasets), path)
 
 
