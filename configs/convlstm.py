@@ -43,7 +43,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.datasets = ("synthetic_me/micro",)
   c.data.data_dir = os.environ.get("TFDS_DATA_DIR",
                                    os.path.join(os.path.expanduser("~"), "tensorflow_datasets"))
-  c.data.label_map = "megc2019"
+  # A name (mejax/data/labels.py) or an inline map: {"classes": ..., "emotions": {...}}.
+  c.data.label_map = ml_collections.FieldReference("megc2019", field_type=object)
+  c.data.stand_in = False            # True: each licensed dataset's synthetic_me stand-in instead
   c.data.selection = ""              # "megc2019": keep only the MEGC2019 composite's clips
   c.data.view = "onset_apex"
   c.data.num_frames = 12
@@ -63,6 +65,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.protocol.val_subjects = 0
   c.protocol.val_fraction = 0.0
   c.protocol.seed = 0
+  c.protocol.train_datasets = ()     # cross_dataset: stored dataset names, e.g. ("casme2",)
+  c.protocol.test_datasets = ()      # cross_dataset: e.g. ("samm",)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "convlstm_ae"

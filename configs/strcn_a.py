@@ -12,7 +12,7 @@ batch 20, balanced loss, LOSO). No flips or rotations: they would move pixels of
 Presets: smoke: synthetic_me/micro, 24 LOSO folds, 32x32 faces, 16 frames, M = 16, 8 epochs.
 Augmentation, the paper's x50: each training clip is drawn from one of 10 views magnified by
 5..14 (the evaluated view and the pixel selection use alpha 8), then keeps a random 100/90/80/
-70/60 % of its frames, stretched back to the clip length.
+70/60 % of its frames, stretched back to the clip length. Reports micro-F1 as strcn_g.py does.
 """
 
 import pathlib

@@ -41,6 +41,7 @@ def get_config(arg: str | None = None):
   c.train.lr_schedule = "exponential"
   c.train.lr_decay = 0.8
   c.train.loss = "balanced"
+  c.eval.extra_metrics = ("micro_f1",)  # the paper's F1-score is micro-averaged (its §IV-B)
   _, smoke = config_files.parse_preset(arg, (), "configs/strcn_g.py")
   if smoke:
     config_files.smoke(c)

@@ -147,7 +147,8 @@ def _original_frames(run, data_dir) -> dict | None:
   try:
     from mejax.data import clipset as clipset_lib
     data = run.config.data
-    clips = clipset_lib.load(data.datasets, data_dir or data.data_dir, data.label_map)
+    from mejax.data import stand_ins
+    clips = clipset_lib.load(stand_ins.resolve(data), data_dir or data.data_dir, data.label_map)
   except Exception as e:  # noqa: BLE001  an optional picture; the report says what it shows
     log.info("Stored frames unavailable (%s); the gallery shows view frames", e)
     return None

@@ -46,10 +46,15 @@ def _without_runtime_keys(config: dict) -> dict:
   return config
 
 
+_OFF_VALUES = (False, 0, "", (), [], None)
+
+
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
   if isinstance(a, dict) and isinstance(b, dict):
     out = []
     for k in sorted(set(a) | set(b)):
+      if k not in a and b[k] in _OFF_VALUES:
+        continue  # a setting added after the run was written, left off: the same experiment
       out += _diff(a.get(k, "<missing>"), b.get(k, "<missing>"), f"{prefix}{k}.")
     return out
   return [] if a == b else [f"{prefix[:-1]}: workdir has {a!r}, config has {b!r}"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 
 import ml_collections
 
@@ -20,6 +21,22 @@ def load(path: str | pathlib.Path, arg: str | None = None) -> ml_collections.Con
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(arg)
+
+
+def complete_model(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Adds to `config.model` every setting of its model that it lacks (`models.hyperparameters`:
+  the registry's fields with their defaults), so that `--config.model.FIELD=...` can override any
+  of them. What the config file set is kept; a model section of an unknown model is left as it
+  is (`sweep.check_config` names it)."""
+  from mejax import models
+  model = config.get("model") if isinstance(config, ml_collections.ConfigDict) else None
+  if not isinstance(model, ml_collections.ConfigDict) or model.get("name") not in models.MODELS:
+    return config
+  with config.unlocked():
+    for key, value in models.hyperparameters(model.name).items():
+      if key not in model:
+        model[key] = value
+  return config
 
 
 def skeleton(config_dir: str | pathlib.Path, model: dict) -> ml_collections.ConfigDict:
@@ -111,10 +128,12 @@ def parse_flags_or_exit(argv: list[str]) -> list[str]:
   import sys
 
   from absl import flags
+  _complete_models_on_load()
   try:
     remaining = flags.FLAGS(argv)
     if "config" in flags.FLAGS and flags.FLAGS["config"].present:
       flags.FLAGS.config.keys()  # a config file that failed to load raises only when read
+      _drop_model_defaults_not_overridden(argv)
     return remaining
   except OSError as e:  # the --config file could not be loaded
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
@@ -129,6 +148,52 @@ def parse_flags_or_exit(argv: list[str]) -> list[str]:
   sys.exit(2)
 
 
+def _complete_models_on_load() -> None:
+  """Makes the --config flag complete the model section of the config file it loads
+  (`complete_model`) before the command line's overrides apply, remembering the keys it added.
+  Done here, once for every command and config file: a config file may change the model's name
+  after taking another's section (configs/model_a.py's variants), so only the loaded config
+  knows its model."""
+  from absl import flags
+  if "config" not in flags.FLAGS:
+    return
+  parser = flags.FLAGS["config"].parser
+  if getattr(parser, "added_model_keys", None) is not None:
+    return
+  load_config = parser.parse
+
+  def parse(argument):
+    config = load_config(argument)
+    model = config.get("model") if isinstance(config, ml_collections.ConfigDict) else None
+    if isinstance(model, ml_collections.ConfigDict):
+      before = set(model)
+      complete_model(config)
+      parser.added_model_keys = set(model) - before
+    return config
+
+  parser.parse = parse
+  parser.added_model_keys = set()
+
+
+_MODEL_OVERRIDE = re.compile(r"--?(?:no)?config\.model\.([^=.]+)")
+
+
+def _drop_model_defaults_not_overridden(argv: list[str]) -> None:
+  """Takes the keys `_complete_models_on_load` added out of the model section again unless the
+  command line overrides them: the model takes the same defaults either way, and config.json
+  (which a resume compares) stays what the same config gives from Python."""
+  from absl import flags
+  config = flags.FLAGS.config
+  added = getattr(flags.FLAGS["config"].parser, "added_model_keys", None) or set()
+  if not isinstance(config, ml_collections.ConfigDict) or not added:
+    return
+  overridden = {m.group(1) for m in map(_MODEL_OVERRIDE.match, argv[1:]) if m}
+  with config.unlocked():
+    for key in sorted(added - overridden):
+      if key in config.model:
+        del config.model[key]
+
+
 def _config_of(argv: list[str]) -> ml_collections.ConfigDict | None:
   """The config that argv's --config names (file.py[:preset]), or None."""
   for i, arg in enumerate(argv):
@@ -137,7 +202,7 @@ def _config_of(argv: list[str]) -> ml_collections.ConfigDict | None:
     if spec:
       path, _, preset = spec.partition(":")
       try:
-        return load(path, preset or None)
+        return complete_model(load(path, preset or None))
       except Exception:  # noqa: BLE001  reported by the flag parser itself
         return None
   return None

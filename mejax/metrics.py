@@ -214,17 +214,20 @@ def evaluation_report(predictions: Any, num_classes: int,
 
 
 def format_result_table(report: Mapping[str, Any], digits: int = 4) -> str:
-  """A short console table: pooled and per-dataset accuracy / UAR / UF1, per-fold mean ± std."""
+  """A short console table: pooled and per-dataset accuracy / UAR / UF1 (and the report's
+  "extra_metrics", e.g. micro_f1), per-fold mean ± std."""
   rows = [('pooled (all folds)', report['pooled'])]
   rows += [(f'  {name}', entry) for name, entry in report.get('per_dataset', {}).items()]
   label_width = max(len(label) for label, _ in rows)
-  titles = ('accuracy', 'UAR', 'UF1')
+  extra = tuple(report.get('extra_metrics', {}))
+  titles = ('accuracy', 'UAR', 'UF1') + extra
+  columns = SUMMARY_METRICS + extra
   widths = [max(len(title), digits + 2) for title in titles]
   lines = [f"{'':<{label_width}}  {'n':>5}" + ''.join(
       f'  {title:>{width}}' for title, width in zip(titles, widths))]
   for label, entry in rows:
     lines.append(f"{label:<{label_width}}  {entry['n']:>5}" + ''.join(
-        f'  {entry[name]:>{width}.{digits}f}' for name, width in zip(SUMMARY_METRICS, widths)))
+        f'  {entry[name]:>{width}.{digits}f}' for name, width in zip(columns, widths)))
   summary = report.get('per_fold_mean_std')
   if summary:
     lines.append(f"per-fold mean ± std over {summary['num_folds']} folds (a different aggregation"

@@ -105,8 +105,8 @@ class Prediction:
 def _unlabelled_kept(label_map: labels_lib.LabelMap) -> labels_lib.LabelMap:
   """The run's label map, except that a clip it leaves out is kept with label -1: a prediction
   needs no label."""
-  def assign(emotion: str, objective_class: int, dataset: str) -> int:
-    cls = label_map.assign(emotion, objective_class, dataset)
+  def assign(emotion: str, objective_class: int, dataset: str, sample_id: str = "") -> int:
+    cls = label_map.assign(emotion, objective_class, dataset, sample_id)
     return -1 if cls is None else cls
   return dataclasses.replace(label_map, assign=assign)
 

@@ -55,7 +55,8 @@ def main(argv):
   config = flags.FLAGS.config
   if config is not None:
     config.data.data_dir = _DATA_DIR.value
-    names += [n for n in config.data.datasets if n not in names]
+    from mejax.data import stand_ins
+    names += [n for n in stand_ins.resolve(config.data) if n not in names]
   if not names:
     raise ValueError("Name at least one dataset (e.g. synthetic_me/micro) or a --config whose "
                      "data.datasets is not empty")

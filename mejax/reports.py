@@ -62,14 +62,36 @@ def _save_figure(fig, path: pathlib.Path) -> None:
 
 # ---- results of a run (training writes them) -----------------------------------------------------
 
-def evaluation_report(clips, predictions: Predictions, warnings: Sequence[str] = ()) -> dict:
-  """metrics.json's "report": pooled, per dataset / subject / fold."""
+# Figures a config can add to the reported accuracy / UAR / UF1 (eval.extra_metrics), for the
+# papers that reported them: STRCN's micro-averaged F1, the strict UF1 over all classes.
+EXTRA_METRICS = ("micro_f1", "uf1_all_classes")
+
+
+def extra_metrics(config) -> tuple[str, ...]:
+  """eval.extra_metrics (default ()): names from EXTRA_METRICS, reported beside accuracy, UAR and
+  UF1 in metrics.json ("report" -> "extra_metrics", pooled) and in the results table."""
+  names = config.eval.get("extra_metrics", ())
+  if (isinstance(names, str) or not isinstance(names, (tuple, list))
+      or not all(isinstance(n, str) and n in EXTRA_METRICS for n in names)):
+    raise ValueError(f"eval.extra_metrics={names!r}: must be a tuple of names from "
+                     f"{EXTRA_METRICS}, e.g. ('micro_f1',)")
+  return tuple(dict.fromkeys(names))
+
+
+def evaluation_report(clips, predictions: Predictions, warnings: Sequence[str] = (),
+                      extra: Sequence[str] = ()) -> dict:
+  """metrics.json's "report": pooled, per dataset / subject / fold; `extra` (EXTRA_METRICS
+  names, see `extra_metrics`) adds "extra_metrics": {name: pooled value}, which the results
+  table shows."""
   i = predictions.index
   table = {"sample_id": clips.sample_id[i], "dataset": clips.dataset[i],
            "subject": clips.subject[i], "fold": np.asarray(predictions.fold),
            "label": clips.label[i], "prediction": predictions.predicted}
-  return metrics_lib.evaluation_report(table, clips.num_classes, list(clips.class_names),
-                                       warnings=warnings)
+  report = metrics_lib.evaluation_report(table, clips.num_classes, list(clips.class_names),
+                                         warnings=warnings)
+  if extra:
+    report["extra_metrics"] = {name: report["pooled"][name] for name in extra}
+  return report
 
 
 def predictions_csv(clips, predictions: Predictions) -> str:
@@ -112,7 +134,7 @@ def write_results(workdir: pathlib.Path, config, clips, predictions: Predictions
                   folds_trained: int, quiet: bool = False) -> dict:
   """predictions.csv, confusion_matrix.png, training_curves.png and metrics.json (written last:
   its presence marks a finished run). Returns the evaluation report."""
-  report = evaluation_report(clips, predictions)
+  report = evaluation_report(clips, predictions, extra=extra_metrics(config))
   result = {"report": report, "model_selection": selection, "warnings": list(warnings),
             "skipped_samples": len(clips.dropped), "folds_trained": folds_trained,
             "history": history}
@@ -435,8 +457,9 @@ def _cell(value) -> str:
   return str(value)
 
 
-def _metric_rows(entries: dict) -> list[list]:
-  return [[name, e["n"], e["accuracy"], e["uar"], e["uf1"]] for name, e in entries.items()]
+def _metric_rows(entries: dict, extra: Sequence[str] = ()) -> list[list]:
+  return [[name, e["n"], e["accuracy"], e["uar"], e["uf1"]] + [e[k] for k in extra]
+          for name, e in entries.items()]
 
 
 def _image(path: pathlib.Path, alt: str) -> str:
@@ -508,10 +531,10 @@ def write_html(out: pathlib.Path, a: Analysis) -> pathlib.Path:
   parts += [f'<p class="note">{html.escape(n)}</p>' for n in a.notes]
   parts += [f'<p class="check">{html.escape(c)}</p>' for c in a.checks]
   parts.append("<h2>Results</h2>")
-  parts.append(_table(["", "n", "accuracy", "UAR", "UF1"],
-                      [["pooled (MEGC convention)", r["pooled"]["n"], r["pooled"]["accuracy"],
-                        r["pooled"]["uar"], r["pooled"]["uf1"]]]
-                      + _metric_rows(r.get("per_dataset", {}))))
+  extra = [n for n in a.config.get("eval", {}).get("extra_metrics", ()) if n in EXTRA_METRICS]
+  parts.append(_table(["", "n", "accuracy", "UAR", "UF1"] + extra,
+                      _metric_rows({"pooled (MEGC convention)": r["pooled"]}, extra)
+                      + _metric_rows(r.get("per_dataset", {}), extra)))
   summary = r.get("per_fold_mean_std")
   if summary:
     parts.append(f"<p>Mean ± std over {summary['num_folds']} folds (another aggregation, not the "

@@ -260,7 +260,7 @@ def make_train_step(model: nn.Module, tx: optax.GradientTransformation, *, batch
     # Variants draw from a stream of their own, like frame_subsets below.
     x = to_input(on_device.gather_clips(jax.random.fold_in(key, 0xA1), inputs, idx,
                                         view_variants))
-    x = on_device.augment(augment_key, x, flip, rotate_degrees)
+    x = on_device.augment(augment_key, x, flip, rotate_degrees, to_input.mirror_centres)
     x = on_device.smooth(jax.random.fold_in(key, 0x5A), x, *smoothing)
     if frame_subsets:  # a stream of its own, so configs without it draw what they always drew
       x = on_device.frame_subset(jax.random.fold_in(key, 0xF5), x, tuple(frame_subsets))

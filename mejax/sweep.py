@@ -32,7 +32,9 @@ from mejax import protocols
 from mejax import sharding
 from mejax import steps
 from mejax.data import clipset as clipset_lib
+from mejax.data import labels as labels_lib
 from mejax.data import on_device
+from mejax.data import stand_ins
 from mejax.data import view_cache
 from mejax.data import views
 
@@ -113,6 +115,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       or not all(isinstance(d, str) and d for d in datasets)):
     raise ValueError(f"data.datasets={datasets!r}: must be a tuple of one or more dataset "
                      "names, e.g. ('synthetic_me/micro',)")
+  stand_ins.resolve(config.data)  # data.stand_in: a dataset without a stand-in is named
+  labels_lib.check_spec(config.data.label_map)
   views.view_shape(config.data)
   for dotted in ("train.batch_size", "train.num_epochs", "eval.batch_size", "eval.every_epochs",
                  "checkpoint_every_epochs", "log_every_steps", "mesh.data"):
@@ -149,6 +153,40 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.train.batch_size % config.mesh.data:
     raise ValueError(f"train.batch_size={config.train.batch_size} must be a multiple of "
                      f"mesh.data={config.mesh.data}")
+  check_augmentation(config)
+  from mejax import reports  # matplotlib: imported only where a run is checked
+  reports.extra_metrics(config)
+
+
+def check_augmentation(config: ml_collections.ConfigDict) -> None:
+  """Refuses a training augmentation that does not apply to the view or the model, naming the
+  key and why. Allowed: flips of region views (every box is symmetric about the face's midline)
+  and of flow views (u is negated: `on_device.mirror`); smoothing of every view (linear, it
+  keeps a flow's zero motion at zero)."""
+  train, data = config.train, config.data
+  flip = bool(train.get("flip", False))
+  rotate = train.get("rotate_degrees", 0.0)
+  if isinstance(rotate, bool) or not isinstance(rotate, (int, float)) or not 0 <= rotate <= 180:
+    raise ValueError(f"train.rotate_degrees={rotate!r}: must be a number in [0, 180]")
+  subsets = tuple(train.get("frame_subsets", ()))
+  if not all(isinstance(r, (int, float)) and 0 < r <= 1 for r in subsets):
+    raise ValueError(f"train.frame_subsets={subsets!r}: must be fractions in (0, 1] of the "
+                     "clip's frames, e.g. (1.0, 0.9, 0.8)")
+  name, view, regions = config.model.name, data.view, data.get("regions", "")
+  if models.entry(name).fixed_pixels and (flip or rotate):
+    key = f"train.flip={flip}" if flip else f"train.rotate_degrees={rotate}"
+    raise ValueError(f"{key}: model {name!r} reads pixels at fixed positions, which a flip or a "
+                     "rotation would move the face off; set it off")
+  if rotate and view == "flow":
+    raise ValueError(f"train.rotate_degrees={rotate}: rotating a flow view's pixels would leave "
+                     "its (u, v) vectors pointing the old way; set it to 0")
+  if rotate and regions:
+    raise ValueError(f"train.rotate_degrees={rotate}: the data.regions={regions!r} crops are "
+                     "stretched to squares, so rotating one about its centre shears the face; "
+                     "set it to 0")
+  if subsets and views.view_shape(data)[0] == 1:
+    raise ValueError(f"train.frame_subsets={subsets}: the {view!r} view has one frame, none to "
+                     "select; set it to ()")
 
 
 def compute_dtype(config: ml_collections.ConfigDict):
@@ -181,8 +219,10 @@ def input_transform(data: ml_collections.ConfigDict) -> on_device.InputTransform
     mean, std = mean * (channels // len(mean)), std * (channels // len(std))
   else:
     raise ValueError(f"Unknown data.normalisation {normalisation!r}; known: {NORMALISATIONS}")
+  # A flow view's u changes sign when the clip is mirrored (train.flip).
   return on_device.InputTransform(tuple(map(float, mean)), tuple(map(float, std)),
-                                  data.relative_to_first_frame)
+                                  data.relative_to_first_frame,
+                                  mirror_negated=(0,) if data.view == "flow" else ())
 
 
 def learning_rate(config: ml_collections.ConfigDict, steps_per_epoch: int):
@@ -347,6 +387,9 @@ def build(config: ml_collections.ConfigDict, num_classes: int, input_shape: tupl
   """The sweep of `config` training folds `fold_ids` (rows of `train_mask` / `val_mask` [F, N]
   over clips with `labels` [N]) on `mesh`, for clips of `input_shape` (T, H, W, C).
 
+  train_mask holds every fold of the protocol, trained here or not: train.steps_per_epoch=0
+  takes the largest of all their training sets.
+
   strategy: the fold strategy; None resolves `train.fold_strategy` for the mesh's backend.
   """
   lanes = padded_lanes(fold_ids, mesh)
@@ -359,7 +402,9 @@ def build(config: ml_collections.ConfigDict, num_classes: int, input_shape: tupl
       sample_probs=on_device.sampling_probabilities(labels, lane_train, counts,
                                                     config.train.balanced_sampling),
       loss_weights=loss_weights)
-  largest_train = int(lane_train.sum(1).max())
+  # From every fold of the protocol, not only the trained ones: a fold trained alone
+  # (train.only_folds) takes the steps, schedule and results it has in the whole sweep.
+  largest_train = int(np.asarray(train_mask).sum(1).max())
   steps_per_epoch = config.train.steps_per_epoch or math.ceil(largest_train /
                                                               config.train.batch_size)
   dtype = compute_dtype(config)

@@ -277,7 +277,9 @@ def test_smic_e_vis_sheet():
       "positive": 28, "negative": 24, "surprise": 19}
   assert {s.subject for s in rows} == {f"s{n}" for n in (11, 12, 13, 14, 15, 18, 19, 20)}
   assert {s.fps for s in parsed.samples} == {25.0}
-  assert _by_id(parsed)["s20/s20_ne_01"].onset == 7750
+  # Camera-prefixed ids: the HS sheet has the same clip names (s20/s20_ne_01).
+  assert _by_id(parsed)["VIS/s20/s20_ne_01"].onset == 7750
+  assert _by_id(parsed)["VIS/s20/s20_ne_06_2"].clip == "s20/s20_ne_06"
 
 
 def test_smic_e_sheet_choice(tmp_path):
@@ -290,6 +292,9 @@ def test_smic_e_sheet_choice(tmp_path):
   assert smic.e_sheet(nir, "NIR") == "Sheet1"
   parsed = smic.parse_e(nir, sheet="Sheet1", fps=25.0)
   assert len(parsed.samples) == 76
+  named = smic.parse_e(nir, sheet="Sheet1", camera="NIR")  # its fps from the camera
+  assert {s.fps for s in named.samples} == {25.0}
+  assert [s.sample_id for s in named.samples] == [f"NIR/{s.sample_id}" for s in parsed.samples]
   with pytest.raises(ValueError, match="give its fps"):
     smic.parse_e(nir, sheet="Sheet1")
 
@@ -387,8 +392,8 @@ def test_smic_folder_quirks(tmp_path, caplog):
   with caplog.at_level(logging.WARNING, logger="mejax.annotations.smic"):
     parsed = smic.parse(root, camera="VIS")
   assert [(s.sample_id, s.emotion, s.fps) for s in parsed.samples] == [
-      ("s11/s11_po_03", "negative", 25.0), ("s11/s11_po_01", "positive", 25.0)]
-  assert [(s.sample_id, s.file) for s in parsed.skipped] == [("s11/others",
+      ("VIS/s11/s11_po_03", "negative", 25.0), ("VIS/s11/s11_po_01", "positive", 25.0)]
+  assert [(s.sample_id, s.file) for s in parsed.skipped] == [("VIS/s11/others",
                                                               "VIS/s11/micro/others")]
   assert "unknown class folder 'others'" in parsed.skipped[0].reason
   assert [r.getMessage() for r in caplog.records] == [

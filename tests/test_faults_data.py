@@ -202,7 +202,8 @@ def test_an_interrupted_cache_write_leaves_the_old_file(reference, tmp_path, mon
 # ---- the TFRecords -------------------------------------------------------------------------------
 
 def _version_dir(data_dir):
-  return pathlib.Path(data_dir, DATASET, "1.2.0")
+  (info,) = pathlib.Path(data_dir, DATASET).glob("*/dataset_info.json")
+  return info.parent
 
 
 def _shard(data_dir):

@@ -39,6 +39,10 @@ FPS = 60.0
 SECTION_FILES = ("Section A.xls", "Section B.xls")
 # Sheets are looked for this many folder levels below the path given (CASME/RAW/CASME_A/Section A).
 SEARCH_DEPTH = 5
+# The Emotion words seen in loaders' code (DATASETS.md §1; no public sheet to count them in),
+# `comtempt` read as `contempt`; `mejax.data.labels` checks label maps against them.
+EMOTIONS = ("contempt", "disgust", "fear", "happiness", "repression", "sadness", "surprise",
+            "tense")
 
 _SUBJECT = ("Subject",)
 _FILENAME = ("Filename", "File name")

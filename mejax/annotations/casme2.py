@@ -34,6 +34,9 @@ DATASET = "casme2"
 FPS = 200.0
 CODING_GLOB = "CASME2-coding*.xls*"
 OBJECTIVE_CLASSES_FILE = "CASME2-ObjectiveClasses.xlsx"
+# The Estimated Emotion words of the coding sheets (2014 and 2019 releases), lower-cased as
+# stored; `mejax.data.labels` checks label maps against them.
+EMOTIONS = ("disgust", "fear", "happiness", "others", "repression", "sadness", "surprise")
 
 _SUBJECT = ("Subject",)
 _FILENAME = ("Filename", "File name")

@@ -58,6 +58,8 @@ VIDEO_CODES = {
 }
 
 _EMOTIONS = ("negative", "positive", "surprise", "others")
+# The estimated emotions as stored; `mejax.data.labels` checks label maps against them.
+EMOTIONS = _EMOTIONS
 _TYPES = {"macro-expression": "macro", "micro-expression": "micro"}
 _NOT_CODED_AUS = {"", "null", "none", "/"}
 _EXPRESSION_ID = re.compile(r"(?P<video>[a-z]+\d+)_(?P<k>\d+)")

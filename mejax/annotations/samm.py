@@ -40,6 +40,9 @@ FPS = 200.0
 ANNOTATION_FILE = "SAMM_Micro_FACS_Codes_v2.xlsx"
 ANNOTATION_GLOB = "SAMM_Micro_FACS_Codes*.xlsx"
 SHEET = "MICRO_ONLY"
+# The Estimated Emotion words of the sheet, lower-cased as stored; `mejax.data.labels` checks
+# label maps against them.
+EMOTIONS = ("anger", "contempt", "disgust", "fear", "happiness", "other", "sadness", "surprise")
 
 _SUBJECT = ("Subject",)
 _FILENAME = ("Filename", "File name")

@@ -32,6 +32,12 @@ DATASETS.md §4. Two sources of labels:
       28, negative 24, surprise 19, 8 subjects (11-15, 18-20); 5 second MEs (76 samples).
     * Trailing empty rows are ignored.
 
+Sample ids: `<subject folder>/<clip>` for HS (`s1/s1_ne_01`; SMIC-E `s01/s1_ne_01`), the camera
+first for VIS and NIR (`VIS/s11/s11_ne_01`): the three cameras filmed the same expressions under
+the same clip names, and a composite of several cameras needs ids unique within dataset "smic".
+HS keeps the plain ids MEGC2019's ground truth is matched against (mejax.data.megc2019), and
+subjects stay `sN` in every camera, so a subject's clips of all cameras share one LOSO fold.
+
   python -m mejax.annotations smic SMIC_all_cropped
   python -m mejax.annotations smic_e SMIC-HS-E_annotation.xlsx
 """
@@ -80,6 +86,12 @@ def _check_camera(camera: str) -> str:
   return camera
 
 
+def sample_id(camera: str, clip: str) -> str:
+  """The sample id of `clip` (`<subject folder>/<clip>`) filmed by `camera` (module docstring)."""
+  camera = _check_camera(camera)
+  return clip if camera == "HS" else f"{camera}/{clip}"
+
+
 def _code_mismatch(clip: str, emotion: str) -> str | None:
   """The class a clip name codes when it differs from `emotion` (None when they agree or the
   name carries no known code)."""
@@ -113,8 +125,8 @@ def parse(path: str | pathlib.Path, repair: str = "skip", camera: str = "HS") ->
   """Samples of one camera of a SMIC release, labelled by their class folders.
 
   Sample.clip is the clip folder relative to the release folder (`HS/s1/micro/negative/
-  s1_ne_01`), and Sample.source the same folder. repair: checked, not applied (these samples
-  have no timing to repair).
+  s1_ne_01`), and Sample.source the same folder; Sample.sample_id `sample_id(camera, ...)`.
+  repair: checked, not applied (these samples have no timing to repair).
   """
   _check_repair(repair)
   camera = _check_camera(camera)
@@ -137,7 +149,7 @@ def parse(path: str | pathlib.Path, repair: str = "skip", camera: str = "HS") ->
       emotion = class_dir.name.lower()
       if emotion not in CLASSES:
         parsed.skipped.append(records.Skip(
-            DATASET, f"{subject}/{class_dir.name}", relative,
+            DATASET, sample_id(camera, f"{subject}/{class_dir.name}"), relative,
             f"unknown class folder {class_dir.name!r}; expected one of {CLASSES}"))
         continue
       for clip_dir in sorted(p for p in class_dir.iterdir() if p.is_dir()):
@@ -148,7 +160,8 @@ def parse(path: str | pathlib.Path, repair: str = "skip", camera: str = "HS") ->
           log.warning("%s: %s is named as %s but lies in the %s folder; keeping the folder's "
                       "label %r", DATASET, source, coded, class_dir.name, emotion)
         parsed.samples.append(records.Sample(
-            dataset=DATASET, sample_id=f"{subject}/{clip}", subject=subject, clip=source,
+            dataset=DATASET, sample_id=sample_id(camera, f"{subject}/{clip}"), subject=subject,
+            clip=source,
             emotion=emotion, three_class=emotion, fps=FPS[camera], source=source))
   return parsed
 
@@ -185,12 +198,14 @@ def e_sheet(path: str | pathlib.Path, camera: str) -> str:
 
 
 def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
-            fps: float | None = None) -> records.Parsed:
+            fps: float | None = None, camera: str | None = None) -> records.Parsed:
   """Samples of one sheet of a SMIC-E workbook (HS or VIS; NIR workbooks: see e_sheet).
 
   Sample.clip is the clip folder relative to the camera's `SMIC-<CAM>-E` folder
-  (`s01/s1_ne_01`); Sample.source `<workbook> [<sheet>] row <n>`. fps: 100 for sheet HS, 25 for
-  VIS/NIR, else give it. repair: checked, not applied (`records.validate` does the checks).
+  (`s01/s1_ne_01`); Sample.source `<workbook> [<sheet>] row <n>`; Sample.sample_id
+  `sample_id(camera, clip)`. camera: the sheet's name when it names one, else give it (or its
+  fps: HS ids then). fps: 100 for HS, 25 for VIS/NIR, else give it. repair: checked, not applied
+  (`records.validate` does the checks).
   """
   _check_repair(repair)
   path = pathlib.Path(path)
@@ -198,11 +213,14 @@ def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
   names = sheets.sheet_names(path)
   if sheet not in names:
     raise sheets.AnnotationError(f"{path}: no sheet {sheet!r} (sheets: {names})")
+  if camera is None and sheet.strip().upper() in CAMERAS:
+    camera = sheet.strip().upper()
   if fps is None:
-    if sheet.strip().upper() not in FPS:
+    if camera is None:
       raise ValueError(f"{DATASET}: sheet {sheet!r} is not named after a camera "
                        f"{CAMERAS}; give its fps")
-    fps = FPS[sheet.strip().upper()]
+    fps = FPS[_check_camera(camera)]
+  camera = _check_camera(camera or "HS")
   table = sheets.read_table(path, sheet, header_contains=_HEADER)
   columns = {name: table.column(*names) for name, names in (
       ("subject", _SUBJECT), ("filename", _FILENAME), ("onset", _ONSET), ("offset", _OFFSET),
@@ -231,7 +249,7 @@ def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
     if emotion not in CLASSES:
       reason = ("no Emotion" if not emotion else
                 f"Emotion {emotion!r} is not one of {CLASSES}")
-      parsed.skipped.append(records.Skip(DATASET, clip, source, reason))
+      parsed.skipped.append(records.Skip(DATASET, sample_id(camera, clip), source, reason))
       continue
     coded = _code_mismatch(filename, emotion)
     if coded is not None:
@@ -244,7 +262,8 @@ def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
       uncomputed.append(row)
     common = dict(dataset=DATASET, subject=subject, clip=clip, emotion=emotion,
                   three_class=emotion, fps=float(fps))
-    parsed.samples.append(records.Sample(sample_id=clip, onset=onset, offset=offset,
+    parsed.samples.append(records.Sample(sample_id=sample_id(camera, clip), onset=onset,
+                                         offset=offset,
                                          source=source, **common))
     if onset2_col is None or offset2_col is None:
       continue
@@ -256,7 +275,7 @@ def parse_e(path: str | pathlib.Path, repair: str = "skip", sheet: str = "HS",
     if (onset2 < 0) != (offset2 < 0):
       uncomputed.append(row)
     parsed.samples.append(records.Sample(
-        sample_id=f"{clip}_2", onset=onset2, offset=offset2,
+        sample_id=sample_id(camera, f"{clip}_2"), onset=onset2, offset=offset2,
         source=f"{source} ({table.header[onset2_col]}/{table.header[offset2_col]})", **common))
   if uncomputed:
     log.warning("%s [%s]: rows %s have an onset without an offset (or the reverse); in the "

@@ -17,7 +17,7 @@ import os
 import pathlib
 import re
 import shlex
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -108,7 +108,8 @@ def from_records(records: Sequence[dict], label_map: labels_lib.LabelMap,
   for rec in records:
     emotion = _text(rec[schema.EMOTION])
     dataset = _text(rec[schema.DATASET])
-    cls = label_map.assign(emotion, int(rec[schema.OBJECTIVE_CLASS]), dataset)
+    cls = label_map.assign(emotion, int(rec[schema.OBJECTIVE_CLASS]), dataset,
+                           _text(rec[schema.SAMPLE_ID]))
     if cls is None:
       dropped.append({"sample_id": _text(rec[schema.SAMPLE_ID]), "dataset": dataset,
                       "emotion": emotion,
@@ -134,7 +135,7 @@ def from_records(records: Sequence[dict], label_map: labels_lib.LabelMap,
       class_names=label_map.class_names, sources=sources, dropped=dropped)
 
 
-def load(datasets: Sequence[str], data_dir: str, label_map: str) -> ClipSet:
+def load(datasets: Sequence[str], data_dir: str, label_map: str | Mapping) -> ClipSet:
   """Loads built TFDS datasets ("name/config", e.g. "synthetic_me/micro") into one ClipSet."""
   tfds = import_tfds()
   lmap = labels_lib.get_label_map(label_map)

@@ -81,10 +81,20 @@ class InputTransform:
     onset -> apex view the first frame is the onset, so the input keeps only what moved and the
     static face (identity, lighting) is gone; frame 0 becomes zeros. Flip and rotation are linear
     and the same for every frame, so applying them before or after this gives the same input.
+  mirror_negated: channels whose sign a horizontal mirror reverses, stored around the uint8
+    midpoint 127.5 (a flow view's horizontal component u, `views.flow_to_uint8`); see `mirror`.
   """
   mean: tuple[float, ...]
   std: tuple[float, ...]
   relative_to_first_frame: bool = False
+  mirror_negated: tuple[int, ...] = ()
+
+  @property
+  def mirror_centres(self) -> tuple[tuple[int, float], ...]:
+    """(channel, the input value of its stored midpoint 127.5) of the `mirror_negated` channels:
+    the value a mirror reflects them about (0 once relative to the first frame)."""
+    return tuple((c, 0.0 if self.relative_to_first_frame else
+                  (127.5 / 255.0 - self.mean[c]) / self.std[c]) for c in self.mirror_negated)
 
   def __call__(self, clips_uint8: jax.Array) -> jax.Array:
     x = normalise(clips_uint8, self.mean, self.std)
@@ -121,8 +131,21 @@ def _rotate_clip(clip: jax.Array, angle: jax.Array) -> jax.Array:
   return (top * (1 - wy) + bottom * wy).astype(clip.dtype)
 
 
-def augment(key: jax.Array, clips: jax.Array, flip: bool, rotate_degrees: float) -> jax.Array:
-  """Random horizontal flip (p = 0.5) and rotation in [-deg, +deg], one draw per clip.
+def mirror(clips: jax.Array, centres: tuple[tuple[int, float], ...] = ()) -> jax.Array:
+  """Horizontal mirror of (N, T, H, W, C) model inputs. The channels of `centres` ((channel,
+  value of zero), `InputTransform.mirror_centres`: a flow view's u) are reflected about their
+  zero as well, x -> 2 zero - x: the flow of a mirrored clip points the other way. Mirroring
+  twice gives the input back (up to float rounding)."""
+  clips = clips[:, :, :, ::-1, :]
+  for channel, zero in centres:
+    clips = clips.at[..., channel].set(2 * zero - clips[..., channel])
+  return clips
+
+
+def augment(key: jax.Array, clips: jax.Array, flip: bool, rotate_degrees: float,
+            mirror_centres: tuple[tuple[int, float], ...] = ()) -> jax.Array:
+  """Random horizontal flip (p = 0.5, `mirror` with `mirror_centres`) and rotation in
+  [-deg, +deg], one draw per clip.
 
   Applied to training minibatches only, after the split.
   """
@@ -132,7 +155,7 @@ def augment(key: jax.Array, clips: jax.Array, flip: bool, rotate_degrees: float)
   n = clips.shape[0]
   if flip:
     do_flip = jax.random.bernoulli(flip_key, 0.5, (n,))
-    clips = jnp.where(do_flip[:, None, None, None, None], clips[:, :, :, ::-1, :], clips)
+    clips = jnp.where(do_flip[:, None, None, None, None], mirror(clips, mirror_centres), clips)
   if rotate_degrees > 0:
     angles = jax.random.uniform(rot_key, (n,), minval=-rotate_degrees, maxval=rotate_degrees)
     clips = jax.vmap(_rotate_clip)(clips, jnp.deg2rad(angles))

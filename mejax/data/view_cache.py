@@ -28,6 +28,8 @@ import numpy as np
 from mejax import files
 from mejax.data import clipset as clipset_lib
 from mejax.data import composites
+from mejax.data import labels as labels_lib
+from mejax.data import stand_ins
 from mejax.data import views
 from mejax.data.clipset import ClipSet
 
@@ -60,14 +62,23 @@ def _digest(path: pathlib.Path | None) -> str | None:
   return None if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# config.data settings in the key only when set (truthy), so that adding one leaves the files
+# of views that do not use it where they were.
+_KEY_WHEN_SET = ("selection", "regions", "magnify_alpha", "flow_range", "flow_method",
+                 "flow_strain", "strain_range")
+
+
 def cache_path(data) -> pathlib.Path:
-  """The cache file of a `config.data` (datasets, label map and view settings)."""
-  key = {"format": FORMAT, "datasets": list(data.datasets), "label_map": data.label_map,
+  """The cache file of a `config.data` (datasets, label map and view settings) computed by this
+  version of the view code (`views.VIEW_VERSION`: a new version names new files, so views
+  cached by older code are rebuilt, not read)."""
+  key = {"format": FORMAT, "view_version": views.VIEW_VERSION,
+         "datasets": list(stand_ins.resolve(data)),
+         "label_map": labels_lib.get_label_map(data.label_map).spec,
          "view": data.view, "num_frames": data.num_frames, "size": data.size,
          "grey": bool(data.grey)}
-  for name in ("selection", "regions", "magnify_alpha", "flow_range", "flow_method", "flow_strain",
-               "strain_range"):
-    if data.get(name, None):  # only when set: keys of the plain frame views stay as they were
+  for name in _KEY_WHEN_SET:
+    if data.get(name, None):
       key[name] = data[name]
   digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
   return pathlib.Path(data.data_dir, "mejax_views", f"{digest}.npz")
@@ -78,11 +89,11 @@ def save(path: pathlib.Path, clips: ClipSet, view: np.ndarray, data) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   meta = {"format": FORMAT, "class_names": list(clips.class_names), "sources": list(clips.sources),
           "dropped": clips.dropped,
-          "dataset_info": {n: _digest(dataset_info_path(n, data.data_dir)) for n in data.datasets}}
+          "dataset_info": {n: _digest(dataset_info_path(n, data.data_dir)) for n in stand_ins.resolve(data)}}
   with files.atomic(path, "wb") as f:
     np.savez(f, view=view, meta=np.asarray(json.dumps(meta)),
              **{k: getattr(clips, k) for k in _ARRAYS})
-  log.info("Cached the view of %s in %s", ",".join(data.datasets), path)
+  log.info("Cached the view of %s in %s", ",".join(stand_ins.resolve(data)), path)
 
 
 def make_view(clips: ClipSet, data) -> np.ndarray:
@@ -149,8 +160,14 @@ class _ClipSource:
   def __call__(self) -> ClipSet:
     if self._clips is None:
       data = self._data
-      clips = clipset_lib.load(data.datasets, data.data_dir, data.label_map)
-      self._clips = composites.select(clips, data.get("selection", ""))
+      clips = clipset_lib.load(stand_ins.resolve(data), data.data_dir, data.label_map)
+      selection = data.get("selection", "")
+      if selection and data.get("stand_in", False):
+        # A composite names the licensed clips; their stand-ins are used whole.
+        log.warning("data.selection %r is not applied to stand-ins: every stand-in clip is used",
+                    selection)
+        selection = ""
+      self._clips = composites.select(clips, selection)
     return self._clips
 
 
@@ -185,7 +202,7 @@ def _load_or_build(data, write: bool, source: _ClipSource) -> tuple[ClipSet, np.
     why = ("data.view_cache is off" if not use_cache else
            f"the view cache {path} is stale" if path.exists() else f"there is no view cache {path}")
     raise ViewCacheError(
-        f"Cannot read {', '.join(data.datasets)}: {why}, and reading the datasets needs "
+        f"Cannot read {', '.join(stand_ins.resolve(data))}: {why}, and reading the datasets needs "
         f"TensorFlow, which is not installed here; {_REBUILD_ADVICE}")
   clips = source()
   view = make_view(clips, data)
@@ -204,7 +221,7 @@ def _tensorflow_installed() -> bool:
 def _check_rebuildable(path: pathlib.Path, data, problem: str) -> None:
   """Raises ViewCacheError when an unusable cache cannot be rebuilt here: its datasets are not
   built in the data dir (only mejax_views/ was copied) or TensorFlow is missing."""
-  absent = [n for n in data.datasets if dataset_info_path(n, data.data_dir) is None]
+  absent = [n for n in stand_ins.resolve(data) if dataset_info_path(n, data.data_dir) is None]
   if absent:
     missing = f"the datasets it was built from ({', '.join(absent)}) are not in {data.data_dir}"
   elif not _tensorflow_installed():

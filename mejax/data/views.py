@@ -17,6 +17,12 @@ from mejax.data.clipset import ClipSet
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
+# The version of the view computation: this module and the mejax.preprocess code it calls
+# (temporal selection, magnification, flow, strain, dynamic images, regions, resizing). Bump it
+# with any change that alters a view's pixels: it is part of the view cache's key
+# (mejax.data.view_cache.cache_path), so views cached by older code are rebuilt.
+VIEW_VERSION = 1
+
 
 def onset_to_apex_indices(onset: int, apex: int, offset: int, num_frames: int) -> np.ndarray:
   """Frame indices from onset to apex (inclusive), always `num_frames` long.

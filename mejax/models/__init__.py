@@ -28,10 +28,14 @@ class Entry:
   fold_constants: per-fold constants derived from each fold's training clips before training,
     `fold_constants(view uint8 [N, T, H, W, C], train_mask bool [F, N], constants) -> constants`
     where `constants` is the model's initial `constants` collection stacked over the F folds.
+  fixed_pixels: the model reads pixels at fixed positions of its input (STRCN-A's per-fold
+    selection, or a ready-made pixels x time matrix): flips and rotations would move the face
+    off them, so `sweep.check_config` refuses them.
   """
   build: Callable[..., nn.Module]
   saliency_layer: str = ''
   fold_constants: Callable[[np.ndarray, np.ndarray, Any], Any] | None = None
+  fixed_pixels: bool = False
 
 
 MODELS: dict[str, Entry] = {
@@ -45,8 +49,10 @@ MODELS: dict[str, Entry] = {
     'model_b': Entry(cnn3d.ModelB, saliency_layer=r'conv\d+'),
     'model_c': Entry(cnn3d.ModelC, saliency_layer=r'conv\d+'),
     # Xia et al.: selected pixels x time of the clip, the pixels chosen per fold
-    'strcn_a': Entry(strcn.STRCNAppearanceFrames, fold_constants=strcn.fold_constants),
-    'strcn_a_matrix': Entry(strcn.STRCNAppearance),  # the same network on a ready-made matrix
+    'strcn_a': Entry(strcn.STRCNAppearanceFrames, fold_constants=strcn.fold_constants,
+                     fixed_pixels=True),
+    # the same network on a ready-made matrix
+    'strcn_a_matrix': Entry(strcn.STRCNAppearance, fixed_pixels=True),
     'strcn_g': Entry(strcn.STRCNGeometric),  # Xia et al.: onset -> apex optical flow
     'di_vgg': Entry(dynamic_cnn.VGGStyle),  # Le et al. 2020: region crops of dynamic images
     'di_resnet': Entry(dynamic_cnn.ResNetStyle),
@@ -69,6 +75,26 @@ def from_config(model_config, num_classes: int, dtype: Any) -> nn.Module:
   """The model of a `config.model` section, computing in `dtype` (model.dtype resolved)."""
   kwargs = {k: (dtype if k == 'dtype' else v) for k, v in model_config.items() if k != 'name'}
   return get_model(model_config.name, num_classes=num_classes, **kwargs)
+
+
+def hyperparameters(name: str) -> dict[str, Any]:
+  """Every setting a config's model section (config keys model.*) can give model `name`, with its
+  default: the module's fields less num_classes (from the data), the keywords its registry entry
+  binds (they are what the name means, e.g. STRCN-G's variant) and fields without a default.
+  dtype is given by name ('float32'), as configs give it."""
+  build = entry(name).build
+  bound = set(getattr(build, 'keywords', None) or {}) | {'parent', 'name', 'num_classes'}
+  defaults = {}
+  for field in dataclasses.fields(_module_class(name)):
+    if field.name in bound or not field.init:
+      continue
+    if field.name == 'dtype':
+      defaults['dtype'] = 'float32'
+    elif field.default is not dataclasses.MISSING:
+      defaults[field.name] = field.default
+    elif field.default_factory is not dataclasses.MISSING:
+      defaults[field.name] = field.default_factory()
+  return defaults
 
 
 def known_keys(model_config):

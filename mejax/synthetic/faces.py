@@ -6,7 +6,7 @@ coordinates) and scaled to the requested image size, so the same identity render
 averaging, which anti-aliases every edge.
 
 Public API:
-  sample_identity(rng) -> Identity
+  sample_identity(rng, ranges=IdentityRanges()) -> Identity
   render_face(identity, size=128, eyes_closed=False) -> float32 (size, size, 3) RGB in [0, 255]
   identity.landmarks() -> dict name -> (x, y) in the 128-pixel reference frame
   LANDMARK_NAMES: the landmark order used by per-frame landmark arrays
@@ -112,11 +112,40 @@ class Identity:
     return {name: np.asarray(marks[name], np.float64) for name in LANDMARK_NAMES}
 
 
-def sample_identity(rng: np.random.Generator) -> Identity:
-  """Draws one subject's face parameters; different draws give clearly different faces."""
+@dataclasses.dataclass(frozen=True)
+class IdentityRanges:
+  """The ranges a population's identities are drawn from (128-px reference units).
+
+  The defaults are those of every synthetic_me corpus; a stand-in of a licensed dataset narrows
+  them to its participants (e.g. skin tones of one ethnicity) and its crop (face size), so its
+  identity pool differs from the other stand-ins' like the real corpora's do.
+  skin_tone: position on the light-to-dark tone scale, 0 .. len(_SKIN_TONES) - 1.
+  background: grey level of the backdrop's top.
+  """
+  skin_tone: tuple[float, float] = (0.0, len(_SKIN_TONES) - 1.0)
+  background: tuple[float, float] = (40.0, 200.0)
+  half_width: tuple[float, float] = (38.0, 47.0)
+  half_height: tuple[float, float] = (50.0, 59.0)
+
+  def __post_init__(self):
+    low, high = self.skin_tone
+    if not 0.0 <= low <= high <= len(_SKIN_TONES) - 1.0:
+      raise ValueError(f"skin_tone must lie in [0, {len(_SKIN_TONES) - 1}], got {self.skin_tone}")
+    if self.half_height[1] > 60.0 or self.half_width[1] > 48.0:
+      raise ValueError("half_width <= 48 and half_height <= 60 keep the face inside the frame, "
+                       f"got {self.half_width}, {self.half_height}")
+
+
+def sample_identity(rng: np.random.Generator,
+                    ranges: IdentityRanges = IdentityRanges()) -> Identity:
+  """Draws one subject's face parameters; different draws give clearly different faces.
+
+  The number and order of draws does not depend on `ranges`, so the default ranges give the
+  identities of every corpus generated before they existed.
+  """
   u = rng.uniform
   cx, cy = 64.0 + u(-2.5, 2.5), 62.0 + u(-3.0, 3.0)
-  half_width, half_height = u(38.0, 47.0), u(50.0, 59.0)
+  half_width, half_height = u(*ranges.half_width), u(*ranges.half_height)
   chin_y = cy + half_height
   hairline_y = cy - half_height + u(0.18, 0.38) * half_height
   third = (chin_y - hairline_y) / 3.0  # classical thirds: hairline-brow, brow-nose, nose-chin
@@ -127,7 +156,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
   eye_dx = half_width * u(0.36, 0.45)
   eye_width = half_width * u(0.27, 0.35)
 
-  tone = u(0.0, len(_SKIN_TONES) - 1.0)
+  tone = u(*ranges.skin_tone)
   low = int(tone)
   skin = _SKIN_TONES[low] + (tone - low) * (_SKIN_TONES[min(low + 1, len(_SKIN_TONES) - 1)]
                                             - _SKIN_TONES[low])
@@ -135,7 +164,7 @@ def sample_identity(rng: np.random.Generator) -> Identity:
   hair = _HAIR_COLOURS[rng.integers(len(_HAIR_COLOURS))] * u(0.85, 1.15)
   iris = _IRIS_COLOURS[rng.integers(len(_IRIS_COLOURS))] * u(0.85, 1.15)
   lips = skin * np.array([0.9, 0.62, 0.62]) * u(0.85, 1.0)
-  background_top = u(40.0, 200.0) * np.array([1.0, 1.0, 1.0]) + u(-25.0, 25.0, size=3)
+  background_top = u(*ranges.background) * np.array([1.0, 1.0, 1.0]) + u(-25.0, 25.0, size=3)
   background = (_rgb(background_top), _rgb(background_top * u(0.7, 1.1)))
 
   moles = tuple(

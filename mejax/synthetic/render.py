@@ -19,7 +19,8 @@ the full clip (per-frame noise is seeded by frame index), which makes apex-only 
 
 Pipeline per frame: blend the neutral face with its closed-eye version (blinks); warp it by the
 inverse of (AU motion followed by head pose) with one bilinear `cv2.remap`, so sub-pixel motion
-survives; apply illumination gain and gradient in camera coordinates; add sensor noise; round.
+survives; apply illumination gain and gradient in camera coordinates; apply the `Camera`
+(exposure, white balance, contrast, blur; the default does nothing); add sensor noise; round.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from mejax.synthetic import motion
 from mejax.synthetic.faces import LANDMARK_NAMES, Identity, render_face, sample_identity
 from mejax.synthetic.motion import Nuisance, au_motion_field, expression_profile
 
-__all__ = ["Expression", "Identity", "LANDMARK_NAMES", "Nuisance", "RenderedClip",
+__all__ = ["Camera", "Expression", "Identity", "LANDMARK_NAMES", "Nuisance", "RenderedClip",
            "au_motion_field", "expression_profile", "render_clip", "render_face",
            "sample_identity"]
 
@@ -65,6 +66,39 @@ class Expression:
     return "+".join(str(a) for a in self.aus)
 
 
+@dataclasses.dataclass(frozen=True)
+class Camera:
+  """How a recording setup renders the same scene: the domain of one corpus.
+
+  Applied to every frame after the illumination and before the sensor noise (whose level is
+  `Nuisance.noise_std`). The default is the identity: frames are then exactly those rendered
+  before cameras existed.
+  gain: overall exposure (multiplies intensities).
+  contrast: spread of intensities about mid grey (1 keeps it).
+  colour_cast: per-channel (R, G, B) gains of the white balance; ignored by grey cameras.
+  grey_weights: (R, G, B) weights of a grey camera's response; None is the usual luma. A
+    near-infrared camera sees skin mostly through its red-like response.
+  blur_px: Gaussian blur sigma of optics / resolution, in pixels of a 128-px frame.
+  """
+  gain: float = 1.0
+  contrast: float = 1.0
+  colour_cast: tuple[float, float, float] = (1.0, 1.0, 1.0)
+  grey_weights: tuple[float, float, float] | None = None
+  blur_px: float = 0.0
+
+  def __post_init__(self):
+    if self.gain <= 0 or self.contrast <= 0 or min(self.colour_cast) <= 0 or self.blur_px < 0:
+      raise ValueError(f"Camera needs gain, contrast and colour_cast > 0 and blur_px >= 0, got "
+                       f"{self}")
+    if self.grey_weights is not None and (min(self.grey_weights) < 0
+                                          or not np.isclose(sum(self.grey_weights), 1.0)):
+      raise ValueError(f"Camera.grey_weights must be >= 0 and sum to 1, got {self.grey_weights}")
+
+  @property
+  def is_identity(self) -> bool:
+    return self == Camera()
+
+
 class RenderedClip(NamedTuple):
   frames: np.ndarray     # uint8 (T, H, W, C), C = 3 (RGB) or 1 (grey)
   landmarks: np.ndarray  # float32 (T, K, 2): (x, y) in frame pixels, order LANDMARK_NAMES
@@ -74,7 +108,8 @@ def render_clip(identity: Identity, expression: Expression | None, n_frames: int
                 size: int = faces.REFERENCE_SIZE, grey: bool = False,
                 nuisance: Nuisance = Nuisance(),
                 rng: np.random.Generator | int = 0,
-                frame_indices: Sequence[int] | None = None) -> RenderedClip:
+                frame_indices: Sequence[int] | None = None,
+                camera: Camera = Camera()) -> RenderedClip:
   """Renders `n_frames` frames of `identity` performing `expression` at `fps`."""
   if isinstance(rng, (int, np.integer)):
     rng = np.random.default_rng(int(rng))
@@ -96,8 +131,8 @@ def render_clip(identity: Identity, expression: Expression | None, n_frames: int
     motion_at_marks = motion.au_motion_at(identity, expression.aus, ref_marks,
                                           expression.intensities)
 
-  open_face = _channels(render_face(identity, size), grey)
-  closed_face = _channels(render_face(identity, size, eyes_closed=True), grey) \
+  open_face = _channels(render_face(identity, size), grey, camera)
+  closed_face = _channels(render_face(identity, size, eyes_closed=True), grey, camera) \
       if track.blink.max() > 0 else open_face
   centre = np.asarray(identity.centre) * scale
   pixels = np.stack(np.meshgrid(np.arange(size, dtype=np.float32),
@@ -123,6 +158,8 @@ def render_clip(identity: Identity, expression: Expression | None, n_frames: int
     illumination = np.float32(track.gain[t]) * (
         1.0 + np.float32(gx) * relative[..., 0] + np.float32(gy) * relative[..., 1])
     image *= illumination[..., None]
+    if not camera.is_identity:
+      image = _camera_response(image, camera, size, grey)
     noise_rng = np.random.default_rng([track.noise_seed, int(t)])
     image += np.float32(track.noise_std) * noise_rng.standard_normal(image.shape, np.float32)
     frames[i] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -134,10 +171,29 @@ def render_clip(identity: Identity, expression: Expression | None, n_frames: int
   return RenderedClip(frames, landmarks)
 
 
-def _channels(face: np.ndarray, grey: bool) -> np.ndarray:
+def _channels(face: np.ndarray, grey: bool, camera: Camera = Camera()) -> np.ndarray:
+  if grey and camera.grey_weights is not None:
+    return (face @ np.asarray(camera.grey_weights, np.float32))[..., None]
   if grey:
     return cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[..., None]
   return face
+
+
+_MID_GREY = np.float32(128.0)
+
+
+def _camera_response(image: np.ndarray, camera: Camera, size: int, grey: bool) -> np.ndarray:
+  """Exposure, white balance, contrast and optical blur of `camera` on a float frame."""
+  gain = np.float32(camera.gain)
+  if not grey:
+    image = image * (gain * np.asarray(camera.colour_cast, np.float32))
+  else:
+    image = image * gain
+  image = _MID_GREY + np.float32(camera.contrast) * (image - _MID_GREY)
+  if camera.blur_px > 0:
+    sigma = camera.blur_px * size / faces.REFERENCE_SIZE
+    image = cv2.GaussianBlur(image, (0, 0), sigma).reshape(image.shape)
+  return image
 
 
 def _head_pose(track: motion.NuisanceTrack, t: int, centre: np.ndarray, scale: float):

@@ -1,6 +1,7 @@
 """smic: SMIC (Li et al. 2013), spontaneous micro-expressions filmed by HS, VIS and NIR cameras.
 
-Configs (one camera each; `dataset` is "smic" in every one, sample ids `<subject>/<clip>`):
+Configs (one camera each; `dataset` is "smic" in every one; sample ids `<subject>/<clip>` for HS,
+`<CAM>/<subject>/<clip>` for VIS and NIR, so that cameras combine: mejax.annotations.smic):
   hs (default), vis, nir: the cropped release, `SMIC_all_cropped/<CAM>/sN/micro/<class>/<clip>/`,
     read as it is (faces already cropped). Whole clip folders: SMIC has no onset/apex/offset.
   hs_raw, vis_raw, nir_raw: the raw release, `SMIC_all_raw/<CAM>/...` (same tree), face-cropped.
@@ -54,8 +55,12 @@ class Builder(clip_builder.ClipBuilder):
   """SMIC micro-expressions (negative/positive/surprise) of the HS, VIS and NIR cameras."""
 
   name = "smic"
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "VIS and NIR sample ids start with the camera (VIS/s11/s11_ne_01), so that a "
+               "composite of several cameras has unique ids; HS ids are unchanged.",
+  }
   BUILDER_CONFIGS = [_config(camera, release) for release in ("cropped", "raw", "e")
                      for camera in smic.CAMERAS]
   DEFAULT_CONFIG_NAME = "hs"
@@ -151,7 +156,7 @@ class Builder(clip_builder.ClipBuilder):
     if config.release == "e":
       workbook, sheet = self._e_annotation(root)
       return smic.parse_e(workbook, repair=config.repair, sheet=sheet,
-                          fps=smic.FPS[config.camera])
+                          fps=smic.FPS[config.camera], camera=config.camera)
     return smic.parse(self._release_root(root), repair=config.repair, camera=config.camera)
 
   def frame_folder(self, root: pathlib.Path, sample: records.Sample) -> pathlib.Path:

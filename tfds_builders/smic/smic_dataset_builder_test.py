@@ -85,6 +85,7 @@ def _build(manual_dir: pathlib.Path, data_dir: pathlib.Path, config: str = "hs",
 
 
 def test_configs():
+  assert smic_dataset_builder.Builder.VERSION == "1.1.0"  # VIS / NIR ids camera-prefixed
   assert sorted(CONFIGS) == ["hs", "hs_e", "hs_raw", "nir", "nir_e", "nir_raw", "vis", "vis_e",
                              "vis_raw"]
   assert smic_dataset_builder.Builder.DEFAULT_CONFIG_NAME == "hs"
@@ -114,9 +115,11 @@ def test_cropped_hs_records(tmp_path, caplog):
 
 def test_cropped_vis_reads_reg_image_names(tmp_path):
   examples = testing.records(_build(DUMMY, tmp_path, "vis"))
-  assert sorted(examples) == ["s11/s11_ne_01", "s11/s11_po_01"]
-  assert examples["s11/s11_po_01"]["fps"] == 25.0
-  assert list(examples["s11/s11_po_01"]["source_frames"]) == [50, 51, 52, 53]
+  # The camera first: HS has clips of the same names (builder version 1.1.0).
+  assert sorted(examples) == ["VIS/s11/s11_ne_01", "VIS/s11/s11_po_01"]
+  assert examples["VIS/s11/s11_po_01"]["fps"] == 25.0
+  assert examples["VIS/s11/s11_po_01"]["subject"] == b"s11"  # as in HS: one LOSO fold
+  assert list(examples["VIS/s11/s11_po_01"]["source_frames"]) == [50, 51, 52, 53]
 
 
 def test_e_records(tmp_path):
@@ -150,8 +153,8 @@ def test_e_whole_clip(tmp_path):
 
 def test_vis_e_uses_the_vis_sheet_of_the_hs_workbook(tmp_path):
   examples = testing.records(_build(DUMMY, tmp_path, "vis_e"))
-  assert sorted(examples) == ["s11/s11_po_01"]
-  ex = examples["s11/s11_po_01"]
+  assert sorted(examples) == ["VIS/s11/s11_po_01"]
+  ex = examples["VIS/s11/s11_po_01"]
   assert ex["fps"] == 25.0 and ex["annotation"] == f"{E_SHEET} [VIS] row 2".encode()
   assert list(ex["source_frames"]) == [52, 53, 54]
 
