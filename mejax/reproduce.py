@@ -311,7 +311,10 @@ def run_cells(table: Table, cells: Sequence[Cell]) -> None:
     print(f"[{table.name} {i + 1}/{len(cells)}] {cell.key}: {cell.workdir}"
           + (" (finished before: reused)" if cell.reused else ""), flush=True)
     start = time.perf_counter()
-    train.train_and_evaluate(cell.config, str(cell.workdir))
+    try:
+      train.train_and_evaluate(cell.config, str(cell.workdir))
+    except config_files.USER_ERRORS as e:  # which scenario, then what; finished runs are kept
+      raise type(e)(f"{table.name}, scenario {cell.key!r} ({cell.workdir}): {e}") from e
     cell.wall_s = 0.0 if cell.reused else time.perf_counter() - start
     metrics = runs.read_metrics(cell.workdir)
     paper = cell.scenario.paper
@@ -487,6 +490,11 @@ def reproduce(paper: str, table_name: str | None, workdir: str, *, smoke: bool =
   resolved = [(t, resolve(t, root, smoke=smoke, stand_in=stand_in, data_dir=data_dir))
               for t in chosen]
   check_data([c for _, cells in resolved for c in cells])  # every missing dataset at once
+  if smoke:
+    print("--smoke: the configs' :smoke sizes, widths and schedules, not the papers' settings")
+  if stand_in:
+    print("--stand_in: synthetic_me stand-ins replace the licensed datasets; figures are "
+          "synthetic, not the papers' data")
   written = []
   for table, cells in resolved:
     start = time.perf_counter()
@@ -541,4 +549,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-  main()
+  # Run as mejax.reproduce, not __main__: the paper files build mejax.reproduce's Tables.
+  from mejax import reproduce as _module
+  _module.main()

@@ -1,7 +1,7 @@
 """Label maps: the papers' class sets counted on the real annotation sheets, and inline maps.
 
 The counts are of the sheets' rows as the project's parsers read them (tests/data/annotations, a
-copy of /work/shared/annotations), each clip classed by `LabelMap.assign`. Where a paper's count
+copy of the shared annotation sheets), each clip classed by `LabelMap.assign`. Where a paper's count
 differs, the test asserts the sheet's and says why they differ.
 """
 
@@ -262,3 +262,28 @@ def test_bad_label_maps_are_refused_in_one_line(spec, message):
   if isinstance(spec, dict):
     with pytest.raises(ValueError, match=message):
       labels_lib.check_spec(ml_collections.ConfigDict(spec))
+
+
+def test_a_run_with_an_unknown_emotion_word_is_refused_before_its_workdir(tmp_path):
+  """From the command line: one error line naming the word and the words datasets store; no
+  workdir written."""
+  import subprocess
+  import sys
+  config = tmp_path / "inline.py"
+  config.write_text(
+      "import importlib.util, pathlib\n"
+      f"path = pathlib.Path({str(pathlib.Path(__file__).with_name('tiny_config.py'))!r})\n"
+      "spec = importlib.util.spec_from_file_location('tiny', path)\n"
+      "tiny = importlib.util.module_from_spec(spec); spec.loader.exec_module(tiny)\n"
+      "def get_config(arg=None):\n"
+      "  c = tiny.get_config()\n"
+      "  c.data.label_map = {'classes': ('up', 'down'),\n"
+      "                      'emotions': {'happiness': 'up', 'dismay': 'down'}}\n"
+      "  return c\n")
+  workdir = tmp_path / "w"
+  done = subprocess.run([sys.executable, "-m", "mejax.main", "--config", str(config),
+                         "--workdir", str(workdir)], capture_output=True, text=True, check=False)
+  assert done.returncode == 2
+  errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+  assert len(errors) == 1 and "'dismay'" in errors[0] and "happiness" in errors[0], done.stderr
+  assert not workdir.exists()

@@ -190,6 +190,10 @@ def test_a_model_field_the_config_file_does_not_set_can_be_overridden():
   assert unknown.stderr.strip().splitlines() == [
       "error: --config.model.kernel: no such config key (model has: conv_lowering, "
       "dense_features, dropout_rate, dtype, filters, kernel_size, name, pool_window)"]
+  one_number = _summary("--config", "configs/stcnn.py", "--config.model.kernel_size=5")
+  assert one_number.returncode == 2
+  assert one_number.stderr.strip().splitlines() == [
+      "error: model.kernel_size=(5,): must be a sequence of 3 like its default (15, 3, 3)"]
 
 
 def test_config_json_holds_only_the_model_fields_set_or_overridden():

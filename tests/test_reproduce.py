@@ -2,6 +2,8 @@
 
 import json
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -135,3 +137,11 @@ def test_list_prints_scenarios_without_running(tmp_path, capsys, paper_file):
   out = capsys.readouterr().out
   assert "testpaper:table1 (uar, 3 scenarios)" in out and "LOSO / seed 1" in out
   assert not (tmp_path / "w").exists()
+
+
+def test_the_command_lists_a_real_paper():
+  done = subprocess.run([sys.executable, "-m", "mejax.reproduce", "talluri2022:table4", "--list",
+                         "--workdir", "unused"], capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr
+  assert "talluri2022:table4 (accuracy, 24 scenarios)" in done.stdout
+  assert "08 Combined -> SAMM / Model-C" in done.stdout

@@ -21,10 +21,10 @@ How it maps onto mejax (configs/convlstm.py):
   clips (the paper does not say how it validated inside its micro folds).
 
 What cannot be expressed, and why:
-- SMIC-VIS: the paper's composite holds SMIC HS and VIS clips. The VIS clips are HS events
-  filmed by a second camera, stored as dataset "smic" under the same subject/clip names
-  ("s11/s11_po_01"), and a composite refuses repeated sample ids; only SMIC-HS is used (the
-  paper's 5-fold split could also put one event's two recordings on both sides).
+- SMIC-VIS: the paper's composite holds SMIC HS and VIS clips, and so does this one. The VIS
+  clips are HS events filmed by a second camera (ids "VIS/s11/..."); LOSO keeps a person's two
+  recordings in one fold, but stratified 5-fold, over clips, can put one event's two recordings
+  on both sides of a fold, as the paper's 5-fold could.
 - The paper's backbone starts from Kinetics-400 weights before the macro stage. That needs a
   `python -m mejax.convert` folder of torchvision r3d_18 weights at `init_from` of the macro run;
   the scenarios here start it from a random initialisation.
@@ -35,7 +35,7 @@ What cannot be expressed, and why:
 
 from mejax.reproduce import Scenario, Table
 
-MICRO_DATASETS = ("casme", "casme2/cropped", "casme_sq", "smic/hs", "samm/raw")
+MICRO_DATASETS = ("casme", "casme2/cropped", "casme_sq", "smic/hs", "smic/vis", "samm/raw")
 MACRO_ROW = "Macro pre-training"
 
 # The composite and its folds: identical for a protocol's two columns (with / without transfer).
@@ -63,8 +63,7 @@ def _scenarios() -> list[Scenario]:
     scenarios.append(Scenario(
         row=protocol, column="macro transfer", config="convlstm.py:transfer",
         overrides={**_DATA, **protocol_overrides, "init_from": f"@{MACRO_ROW}"},
-        paper=_PUBLISHED[protocol],
-        note="SMIC-HS only (the paper adds SMIC-VIS)."))
+        paper=_PUBLISHED[protocol]))
     scenarios.append(Scenario(
         row=protocol, column="no transfer", config="convlstm.py:paper",
         overrides={**_DATA, **protocol_overrides},
@@ -77,8 +76,8 @@ _NOTES = (
     "evaluated on SMIC + CASME II + SAMM).",
     "The paper initialises the backbone from Kinetics-400 before the macro stage; here it starts "
     "from a random initialisation (set init_from of the macro run to a mejax.convert folder).",
-    "The paper's composite has 618 clips from 87 LOSO subjects and includes SMIC-VIS; the "
-    "builders' clips under the islam2022 map differ in size (SMIC-VIS shares SMIC-HS ids).",
+    "The paper's composite has 618 clips from 87 LOSO subjects; the builders' clips under the "
+    "islam2022 map give a composite of another size.",
     "Stratified 5-fold validates on a stratified 10 % of each fold's training clips (subjects "
     "are on both sides of its folds); the paper does not say how it validated there.",
 )

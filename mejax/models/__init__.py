@@ -112,4 +112,13 @@ def get_model(name: str, **kwargs: Any) -> nn.Module:
   if unknown:
     raise ValueError(f'Model {name!r} has no attribute(s) {unknown} (config keys model.*); '
                      f'its attributes: {sorted(known)}')
+  defaults = hyperparameters(name)
+  for key, value in kwargs.items():
+    default = defaults.get(key)
+    # A kernel given as one number (--config.model.kernel_size=5, read as (5,)) would fail deep
+    # in the model; say what it takes instead. (Widths and stage sizes may change length.)
+    if key.endswith('kernel_size') and (not isinstance(value, (tuple, list))
+                                        or len(value) != len(default)):
+      raise ValueError(f'model.{key}={value!r}: must be a sequence of {len(default)} like its '
+                       f'default {tuple(default)}')
   return entry(name).build(**kwargs)

@@ -1,7 +1,7 @@
 """Stand-ins of the licensed datasets: synthetic_me corpora shaped like each real one.
 
-Each stand-in mirrors what its real builder stores (DATASETS.md, the annotation sheets counted in
-/work/shared/annotations): the subjects as the dataset names them and their clip counts, the frame
+Each stand-in mirrors what its real builder stores (DATASETS.md, and counts taken from the
+real annotation sheets): the subjects as the dataset names them and their clip counts, the frame
 rate, colour or grey frames, the emotion words with the real class balance, which fields the
 dataset annotates (apex, AUs, objective classes) and sample ids in the dataset's style. Records
 carry the real builder's name in `dataset`, so label maps, cross-dataset protocols and
