@@ -366,7 +366,7 @@ def shared_folds(cells: Sequence[Cell]) -> list[list[str]]:
 
 
 def _labels(paper: str, table: Table, *, smoke: bool, stand_in: bool) -> list[str]:
-  lines = [f"# {paper} — {table.name}: {table.title}", "",
+  lines = [f"# {paper}: {table.title}", "",
            f"Metric: **{table.metric_label}** (the paper's); figures in %, ours beside the "
            "paper's."]
   if stand_in:

@@ -145,3 +145,17 @@ def test_the_command_lists_a_real_paper():
   assert done.returncode == 0, done.stderr
   assert "talluri2022:table4 (accuracy, 24 scenarios)" in done.stdout
   assert "08 Combined -> SAMM / Model-C" in done.stdout
+
+
+def test_stand_ins_a_table_needs_are_built_on_first_use(tmp_path):
+  """A fresh machine: --stand_in builds the embedded stand-ins the cells name."""
+  table = reproduce.Table("t", "x", "accuracy", [
+      reproduce.Scenario("a", "", TINY, {"data.datasets": ("casme_sq/micro",),
+                                         "data.label_map": "reddy2019"})])
+  data_dir = tmp_path / "fresh"
+  cells = reproduce.resolve(table, tmp_path, smoke=False, stand_in=True, data_dir=str(data_dir))
+  reproduce.check_data(cells)
+  assert (data_dir / "synthetic_me" / "casme_sq").is_dir()
+  assert reproduce.data_used(cells[0].config)[0].startswith(
+      "synthetic_me/casme_sq:") and "(stand-in of casme_sq/micro)" in reproduce.data_used(
+          cells[0].config)[0]
