@@ -517,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> None:
       description="Runs every scenario of a paper's table and writes table.md / table.json with "
                   "the paper's figures beside ours.")
   parser.add_argument("target", help="PAPER or PAPER:TABLE (papers: configs/papers/*.py)")
-  parser.add_argument("--workdir", required=True, help="Folder of the tables and their runs.")
+  parser.add_argument("--workdir", help="Folder of the tables and their runs.")
   parser.add_argument("--stand_in", action="store_true",
                       help="Swap every licensed dataset for its synthetic_me stand-in.")
   parser.add_argument("--smoke", action="store_true",
@@ -526,6 +526,8 @@ def main(argv: Sequence[str] | None = None) -> None:
   parser.add_argument("--list", action="store_true",
                       help="Print the tables and their scenarios; run nothing.")
   args = parser.parse_args(argv)
+  if not args.list and not args.workdir:
+    parser.error("the following arguments are required: --workdir")
   logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(name)s: %(message)s")
   logging.getLogger("absl").setLevel(logging.WARNING)
   paper, _, table = args.target.partition(":")

@@ -124,6 +124,7 @@ def test_command_line_errors_are_one_line(tmp_path, capsys, paper_file):
       ([f"{paper_file}:table9", "--workdir", str(tmp_path)], "has no table 'table9'"),
       (["talluri2022:table4", "--workdir", str(tmp_path), "--config.x=1"],
        "unrecognized arguments"),
+      (["talluri2022:table4", "--smoke"], "required: --workdir"),
   ):
     with pytest.raises(SystemExit) as stop:
       reproduce.main(argv)
@@ -140,8 +141,8 @@ def test_list_prints_scenarios_without_running(tmp_path, capsys, paper_file):
 
 
 def test_the_command_lists_a_real_paper():
-  done = subprocess.run([sys.executable, "-m", "mejax.reproduce", "talluri2022:table4", "--list",
-                         "--workdir", "unused"], capture_output=True, text=True, check=False)
+  done = subprocess.run([sys.executable, "-m", "mejax.reproduce", "talluri2022:table4", "--list"],
+                        capture_output=True, text=True, check=False)
   assert done.returncode == 0, done.stderr
   assert "talluri2022:table4 (accuracy, 24 scenarios)" in done.stdout
   assert "08 Combined -> SAMM / Model-C" in done.stdout
