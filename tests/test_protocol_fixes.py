@@ -311,3 +311,15 @@ def test_micro_f1_is_written_into_metrics_json_and_the_table(tmp_path, capsys):
       assert table.splitlines()[1].split()[-1] == f"{expected:.4f}"
     else:
       assert "extra_metrics" not in report and "micro_f1" not in table
+
+
+def test_a_grey_dataset_in_a_colour_region_view_has_the_view_shape():
+  """SAMM's stand-in stores grey frames; Le et al.'s RGB dynamic-image regions still take them."""
+  data = ml_collections.ConfigDict(dict(
+      view="dynamic_image", num_frames=4, size=16, grey=False, regions="dynamic_image",
+      magnify_alpha=0.0))
+  frames = np.random.default_rng(0).integers(0, 255, (6, 64, 64, 1), dtype=np.uint8)
+  view = views.clip_view(frames, 0, 2, 5, data)
+  assert view.shape == views.view_shape(data)
+  colour = views.clip_view(np.repeat(frames, 3, axis=-1), 0, 2, 5, data)
+  np.testing.assert_array_equal(view, colour)

@@ -140,6 +140,8 @@ def clip_view(frames: np.ndarray, onset: int, apex: int, offset: int, data) -> n
     clip = frames[idx]
   if grey or kind == "flow":
     clip = _grey(clip)
+  elif clip.shape[-1] == 1:  # a grey dataset (SAMM, CK+) in a colour view: grey in every channel
+    clip = np.repeat(clip, 3, axis=-1)
   if kind == "dynamic_image":
     from mejax.preprocess import dynamic_image
     clip = dynamic_image.to_uint8(dynamic_image.dynamic_image(clip))[None]
