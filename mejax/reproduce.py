@@ -241,11 +241,6 @@ def resolve(table: Table, root: pathlib.Path, *, smoke: bool, stand_in: bool,
           raise ValueError(f"Table {table.name!r}, scenario {cell.key!r}: {dotted}={value!r} "
                            f"names no earlier scenario; earlier: {sorted(by_key)}")
         _set(config, dotted, str(target.workdir))
-    if stand_in and config.data.get("selection", ""):
-      # The stand-ins' clips are not the composite's clips: the whole stand-in is used.
-      cell.warnings.append(f"data.selection {config.data.selection!r} needs the licensed clips; "
-                           "the stand-ins are used whole")
-      config.data.selection = ""
     cell.workdir = _run_dir(root, cell)
     if cell.key in by_key:
       raise ValueError(f"Table {table.name!r}: two scenarios named {cell.key!r}")
