@@ -30,7 +30,6 @@ from mejax import models
 from mejax import runs
 from mejax import train
 from mejax.data import clipset
-from mejax.data import dataset_names
 from mejax.data import stand_ins
 from mejax.data import view_cache
 
@@ -260,7 +259,7 @@ def check_data(cells: Sequence[Cell]) -> None:
     for name in stand_ins.resolve(data):
       if clipset.dataset_info_path(name, data.data_dir) is not None:
         continue
-      target = embedded if dataset_names.parse(name)[0] == "synthetic_me" else missing
+      target = embedded if clipset.is_embedded(name) else missing
       target.setdefault(name, data.data_dir)
   if missing:
     commands = "; ".join(
@@ -269,16 +268,10 @@ def check_data(cells: Sequence[Cell]) -> None:
     raise ValueError(f"Datasets not built: {', '.join(sorted(missing))}. Build each from your "
                      f"licensed copy ({commands}), or run with --stand_in to use their "
                      "synthetic_me stand-ins")
-  for name, data_dir in sorted(embedded.items()):
-    log.info("Building the embedded dataset %s in %s", name, data_dir)
-    build_embedded(name, data_dir)
-
-
-def build_embedded(name: str, data_dir: str) -> None:
-  tfds = clipset.import_tfds()
-  builder = clipset.construct_builder(tfds, name, data_dir)
-  builder.download_and_prepare()
-  print(f"Built {builder.info.full_name}: {builder.info.splits.total_num_examples} clips")
+  if embedded:
+    tfds = clipset.import_tfds()
+    for name, data_dir in sorted(embedded.items()):
+      clipset.build_embedded(tfds, name, data_dir)
 
 
 def _figure(metric: str, metrics: dict, last_epochs: int):

@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import pathlib
+import time
 
 import jax
 import ml_collections
@@ -89,6 +90,21 @@ def _save(mngr, epoch: int, state, history: list[dict], experiment: dict, writer
       raise full from None
     raise
   writer.write_new(history)
+
+
+# A run on a CPU whose training would take longer than this is told so when it starts.
+LONG_RUN_SECONDS = 3600.0
+
+
+def warn_if_long(seconds_per_step: float, steps_left: int) -> None:
+  """Warns, on a CPU, when the first step's time x the steps left exceeds LONG_RUN_SECONDS."""
+  estimate = seconds_per_step * steps_left
+  if jax.default_backend() != "cpu" or estimate <= LONG_RUN_SECONDS:
+    return
+  log.warning("Training will take about %.1f h on this CPU (%.2f s per step x %d steps, "
+              "evaluation not counted). The papers' settings are meant for a GPU; the config's "
+              ":smoke preset (e.g. --config configs/convlstm.py:smoke) runs in minutes.",
+              estimate / 3600, seconds_per_step, steps_left)
 
 
 def _pooled(clips, predictions: reports.Predictions) -> dict:
@@ -220,7 +236,13 @@ def _run(config, workdir: pathlib.Path, exp: sweep_lib.Experiment, sweep: sweep_
         break
       step_metrics = []
       for s in range(steps_per_epoch):
+        timing = epoch == start_epoch and s == 0 and distributed.is_writer()
+        started = time.perf_counter()
         state, m = train_step(state, sweep.fold_data, train_inputs, labels)
+        if timing:
+          jax.block_until_ready(m)
+          warn_if_long(time.perf_counter() - started,
+                       (num_epochs - start_epoch) * steps_per_epoch - 1)
         step_metrics.append(m)
         if (s + 1) % config.log_every_steps == 0 or s + 1 == steps_per_epoch:
           loss = float(np.mean(distributed.to_host(m["loss"])[:real]))

@@ -213,7 +213,7 @@ def test_a_numbered_folder_of_another_tool_is_refused(reference, tmp_path):
 
 def test_errors_found_before_training_leave_no_workdir_and_a_never_trained_one_is_reclaimed(
     tiny_data_dir, tmp_path):
-  unbuilt = tiny_config(str(tmp_path / "no_data"), **{"data.datasets": ("synthetic_me/micro",)})
+  unbuilt = tiny_config(str(tmp_path / "no_data"), **{"data.datasets": ("casme2/cropped",)})
   with pytest.raises(FileNotFoundError, match="never built"):
     train.train_and_evaluate(unbuilt, str(tmp_path / "a"))
   too_many = tiny_config(tiny_data_dir, **{"protocol.val_subjects": 6})

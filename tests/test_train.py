@@ -211,9 +211,9 @@ def test_bad_input_is_refused_with_a_clear_message(tiny_data_dir, reference_run,
   with pytest.raises(ValueError, match="Unknown model 'resnet9000'.*model.name"):
     train.train_and_evaluate(tiny_config(tiny_data_dir, **{"model.name": "resnet9000"}),
                              str(tmp_path / "a"))
-  with pytest.raises(FileNotFoundError, match="synthetic_me/micro.*never built"):
+  with pytest.raises(FileNotFoundError, match="casme2/cropped.*never built.*mejax.prepare"):
     train.train_and_evaluate(tiny_config(str(tmp_path / "empty"),
-                                         **{"data.datasets": ("synthetic_me/micro",)}),
+                                         **{"data.datasets": ("casme2/cropped",)}),
                              str(tmp_path / "b"))
   with pytest.raises(ValueError, match="Unknown dataset 'no_such_set'"):
     train.train_and_evaluate(tiny_config(tiny_data_dir, **{"data.datasets": ("no_such_set",)}),

@@ -11,12 +11,16 @@ the files and the commands that rebuild it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import os
 import pathlib
 import re
 import shlex
+import sys
+import tempfile
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -177,14 +181,48 @@ def _unloadable(tfds, name: str, error: Exception) -> str:
   return f"Dataset {name!r} cannot be loaded ({reason}){known}"
 
 
+# The dataset that ships inside mejax: built on first use, where a licensed one is refused.
+EMBEDDED = "synthetic_me"
+
+
+def is_embedded(name: str) -> bool:
+  return dataset_names.parse(name)[0] == EMBEDDED
+
+
+def build_embedded(tfds, name: str, data_dir: str):
+  """Builds an embedded dataset (synthetic_me/...) unless it is built; returns its builder.
+
+  Two runs starting at once build it once: the build holds an flock in the data dir, and the
+  second finds it built when the first lets go."""
+  import fcntl
+  os.makedirs(data_dir, exist_ok=True)
+  with open(os.path.join(data_dir, f".mejax-build-{name.replace('/', '_')}.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      builder = construct_builder(tfds, name, data_dir)
+      if not builder.is_prepared():
+        log.warning("Dataset %r is not built in %s: building it now (it ships with mejax; about "
+                    "30 s for synthetic_me/micro, once)", name, data_dir)
+        with contextlib.redirect_stdout(io.StringIO()):  # TFDS's "Downloading ... Unknown size"
+          builder.download_and_prepare()
+        log.warning("Built %s: %d clips in %s", builder.info.full_name,
+                    builder.info.splits.total_num_examples, builder.data_dir)
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+  return construct_builder(tfds, name, data_dir)
+
+
 def _builder(tfds, name: str, data_dir: str):
-  """The TFDS builder of a built dataset; DatasetDamaged when its files do not load."""
+  """The TFDS builder of a built dataset (an embedded one is built first); DatasetDamaged when its
+  files do not load."""
   builder = construct_builder(tfds, name, data_dir)
   if not builder.is_prepared():
     if os.path.isdir(builder.data_dir):  # TFDS renames a finished build into place: cut short
       raise dataset_damaged(
           name, data_dir, builder.data_dir,
           f"{builder.data_dir} has no dataset_info.json (an unfinished build or copy)")
+    if is_embedded(name):
+      return build_embedded(tfds, name, data_dir)
     raise FileNotFoundError(
         f"Dataset {name!r} was never built in {data_dir!r} (no {builder.data_dir}). Build it "
         f"first: `python -m mejax.prepare {name} --data_dir {data_dir}`.")
@@ -196,8 +234,9 @@ def _read_records(tfds, builder, name: str, data_dir: str) -> list[dict]:
   import tensorflow as tf
   records = []
   try:
-    for split in builder.info.splits:
-      records.extend(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
+    with _without_tensorflow_noise():
+      for split in builder.info.splits:
+        records.extend(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)))
   except tf.errors.OpError as e:
     shards = _damaged_shards(tf, builder)
     if shards:
@@ -307,7 +346,9 @@ def import_tfds():
   TensorFlow only reads records here; left alone, a GPU build of it would reserve most of every
   GPU's memory before JAX could use it.
   """
-  import tensorflow as tf
+  with _without_tensorflow_noise():
+    import tensorflow as tf
+  logging.getLogger("absl").addFilter(_drop_tfds_notes)
   try:
     tf.config.set_visible_devices([], "GPU")
   except RuntimeError:  # TensorFlow already initialised its devices (then it was done before)
@@ -315,6 +356,42 @@ def import_tfds():
   import tensorflow_datasets as tfds
   import tfds_builders  # noqa: F401  registers the project's builders
   return tfds
+
+
+# What TensorFlow's C++ side prints when it loads and when it reads records, none of it a user's
+# concern: absl's pre-initialisation notice, oneDNN and CPU-feature notes, reader buffer sizes.
+_TENSORFLOW_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|\] oneDNN custom operations|cpu_feature_guard|"
+    r"^To enable the following instructions|tf_record_dataset_op\.cc:\d+\] The default buffer")
+# TFDS's Python notes about its own API (our builders' features) and about unbuilt folders, which
+# the "never built" error says better.
+_TFDS_NOTES = re.compile(r"`FeatureConnector\.dtype` is deprecated|^Variant folder .* has no ")
+
+
+def _drop_tfds_notes(record: logging.LogRecord) -> bool:
+  return not _TFDS_NOTES.search(record.getMessage())
+
+
+@contextlib.contextmanager
+def _without_tensorflow_noise():
+  """Sends the process's native stderr (fd 2) to a temporary file for the block, then writes
+  back what it caught, less TensorFlow's notices (C++ logging ignores TF_CPP_MIN_LOG_LEVEL
+  before absl is initialised). An error raised in the block is printed after what it caught."""
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as caught:
+    os.dup2(caught.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      caught.seek(0)
+      for line in caught.read().decode(errors="replace").splitlines(keepends=True):
+        if not _TENSORFLOW_NOISE.search(line):
+          sys.stderr.write(line)
+      sys.stderr.flush()
 
 
 def _text(value) -> str:
