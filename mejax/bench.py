@@ -74,7 +74,8 @@ class _RandomSweep:
   """F folds of random clips of the config's view shape, built by `mejax.sweep` as training
   builds them."""
 
-  def __init__(self, config, num_folds: int, mesh, strategy: str, fold_chunk: int = 0):
+  def __init__(self, config, num_folds: int, mesh, strategy: str, fold_chunk: int = 0,
+               num_samples: int = 0, train_mask: np.ndarray | None = None):
     import jax
 
     from mejax import models
@@ -85,14 +86,16 @@ class _RandomSweep:
     # keys the named model lacks are left out.
     c.model = models.known_keys(c.model)
     self.batch = c.train.batch_size
-    num_samples = max(4 * self.batch, 64)
+    num_samples = num_samples or max(4 * self.batch, 64)
     rng = np.random.default_rng(c.seed)
     shape = (num_samples, *views.view_shape(c.data))
     inputs = rng.integers(0, 256, shape, dtype=np.uint8)
     labels = rng.integers(0, 3, num_samples).astype(np.int32)
-    self.sweep = sweep.build(c, 3, shape[1:], mesh=mesh, labels=labels,
-                             train_mask=np.ones((num_folds, num_samples), bool),
+    if train_mask is None:
+      train_mask = np.ones((num_folds, num_samples), bool)
+    self.sweep = sweep.build(c, 3, shape[1:], mesh=mesh, labels=labels, train_mask=train_mask,
                              fold_ids=list(range(num_folds)), strategy=strategy)
+    self.host_inputs = inputs
     self.dtype = self.sweep.dtype
     self.fold_data = self.sweep.fold_data
     self.inputs = jax.device_put(inputs, self.sweep.replicated)
@@ -119,6 +122,15 @@ class _RandomSweep:
     seconds = time.perf_counter() - start
     return seconds, compiled, _cost_dict(compiled.program), memory.step_bytes(compiled.program)
 
+  def compile_planned(self, free_bytes: int | None) -> tuple[int, Any, int]:
+    """(fold chunk, compiled step, predicted peak bytes per device) as training plans them: the
+    memory planner's chunk for `free_bytes`, and resident state + data + the step's own bytes."""
+    from mejax import memory
+    resident = self.sweep.resident_bytes(self.sweep.abstract_state(), self.host_inputs, None)
+    chunk, compiled = self.sweep.compile_train_step(self.state, self.inputs, self.inputs,
+                                                    self.labels, free_bytes, resident)
+    return chunk, compiled, sum(resident) + (memory.step_bytes(compiled.program) or 0)
+
   def train_runner(self, compiled):
     """One train step of every fold with the compiled program (no second compilation)."""
     def run():
@@ -132,8 +144,10 @@ class _RandomSweep:
 
 def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
               strategies=("vmap", "map", "loop", "sharded"), torch: str = "auto",
-              torch_threads: int = 0, peak_tflops: float = 0.0) -> dict:
-  """Every figure of the benchmark as a dict (see the module docstring)."""
+              torch_threads: int = 0, peak_tflops: float = 0.0, torch_tuned: bool = False,
+              torch_compile: bool = True) -> dict:
+  """Every figure of the benchmark as a dict (see the module docstring). `torch_tuned`: PyTorch
+  at its best ordinary settings (`benchmarks.torch_bench`), with torch.compile if `torch_compile`."""
   import jax
 
   from mejax import memory, sharding
@@ -196,7 +210,8 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
         "clips_per_second": sweep.num_folds * sweep.batch / sweep_s})
     del sweep
 
-  result["torch"] = _torch_baseline(c, torch, torch_threads, steps, warmup, device.platform)
+  result["torch"] = _torch_baseline(c, torch, torch_threads, steps, warmup, device.platform,
+                                    tuned=torch_tuned, compile_model=torch_compile)
   if result["torch"].get("train"):
     result["jax_over_torch_train_time"] = step_s / result["torch"]["train"]["seconds_per_step"]
   if result["torch"].get("eval"):
@@ -232,7 +247,8 @@ def _peak_rss_bytes() -> int:
   return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
-def _torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platform_name: str) -> dict:
+def _torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platform_name: str,
+                    tuned: bool = False, compile_model: bool = True) -> dict:
   if mode == "off":
     return {"skipped": "--torch=off"}
   try:
@@ -253,7 +269,8 @@ def _torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platfor
   bf16 = c.model.get("dtype", "float32") == "bfloat16"
   common = dict(batch_size=c.train.batch_size, num_frames=c.data.num_frames, size=c.data.size,
                 channels=channels, num_classes=3, steps=steps, warmup=warmup,
-                threads=threads or None, device=device, bf16=bf16)
+                threads=threads or None, device=device, bf16=bf16, tuned=tuned,
+                compile_model=compile_model)
   model = torch_bench.build_model(c.model.name, 3, c.model.width_multiplier, channels, **kwargs)
   out = {"train": torch_bench.time_train_step(model, **common)}
   common["batch_size"] = c.eval.batch_size

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import re
+from typing import Mapping
 
 import ml_collections
 
@@ -37,6 +38,33 @@ def complete_model(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
       if key not in model:
         model[key] = value
   return config
+
+
+def set_dotted(config: ml_collections.ConfigDict, dotted: str, value) -> None:
+  """config[dotted] = value, as `--config.DOTTED=value` sets it: any model setting (defaulted
+  first), a mapping as a ConfigDict, a list as a tuple; an unknown key or section is refused."""
+  *parents, key = dotted.split(".")
+  node = config
+  for part in parents:
+    if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
+      raise ValueError(f"override {dotted!r}: the config has no section {part!r}")
+    node = node[part]
+  if key not in node and parents == ["model"]:
+    # Any setting of the model, as on the command line (config_files.complete_model).
+    from mejax import models
+    defaults = models.hyperparameters(node.name) if node.get("name") in models.MODELS else {}
+    if key in defaults:
+      with node.unlocked():
+        node[key] = defaults[key]
+  if key not in node:
+    raise ValueError(f"override {dotted!r}: no such config key ({'.'.join(parents) or 'config'} "
+                     f"has: {', '.join(sorted(node.keys()))})")
+  if isinstance(value, Mapping):
+    value = ml_collections.ConfigDict(value)
+  elif isinstance(value, list):
+    value = tuple(value)
+  with node.ignore_type():
+    node[key] = value
 
 
 def skeleton(config_dir: str | pathlib.Path, model: dict) -> ml_collections.ConfigDict:

@@ -26,7 +26,6 @@ from mejax import checkpoints
 from mejax import cli
 from mejax import config_files
 from mejax import files
-from mejax import models
 from mejax import runs
 from mejax import train
 from mejax.data import clipset
@@ -140,30 +139,6 @@ def _config_path(config: str) -> tuple[pathlib.Path, str]:
   return path, preset
 
 
-def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
-  *parents, key = dotted.split(".")
-  node = config
-  for part in parents:
-    if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
-      raise ValueError(f"override {dotted!r}: the config has no section {part!r}")
-    node = node[part]
-  if key not in node and parents == ["model"]:
-    # Any setting of the model, as on the command line (config_files.complete_model).
-    defaults = models.hyperparameters(node.name) if node.get("name") in models.MODELS else {}
-    if key in defaults:
-      with node.unlocked():
-        node[key] = defaults[key]
-  if key not in node:
-    raise ValueError(f"override {dotted!r}: no such config key ({'.'.join(parents) or 'config'} "
-                     f"has: {', '.join(sorted(node.keys()))})")
-  if isinstance(value, Mapping):
-    value = ml_collections.ConfigDict(value)
-  elif isinstance(value, list):
-    value = tuple(value)
-  with node.ignore_type():
-    node[key] = value
-
-
 # What --smoke keeps from the paper's config: its data and protocol. The smoke preset supplies
 # sizes, model width and schedule only.
 _KEPT_BY_SMOKE = (("data", ("datasets", "label_map", "selection")), ("protocol", None))
@@ -187,7 +162,7 @@ def scenario_config(scenario: Scenario, *, smoke: bool, stand_in: bool,
     config = small
   extra = scenario.smoke_overrides if smoke else scenario.paper_overrides
   for dotted, value in {**scenario.overrides, **extra}.items():
-    _set(config, dotted, value)
+    config_files.set_dotted(config, dotted, value)
   if data_dir:
     config.data.data_dir = data_dir
   if stand_in:
@@ -239,7 +214,7 @@ def resolve(table: Table, root: pathlib.Path, *, smoke: bool, stand_in: bool,
         if target is None:
           raise ValueError(f"Table {table.name!r}, scenario {cell.key!r}: {dotted}={value!r} "
                            f"names no earlier scenario; earlier: {sorted(by_key)}")
-        _set(config, dotted, str(target.workdir))
+        config_files.set_dotted(config, dotted, str(target.workdir))
     cell.workdir = _run_dir(root, cell)
     if cell.key in by_key:
       raise ValueError(f"Table {table.name!r}: two scenarios named {cell.key!r}")
@@ -469,7 +444,8 @@ def table_json(paper: str, table: Table, cells: Sequence[Cell], *, smoke: bool,
 
 def reproduce(paper: str, table_name: str | None, workdir: str, *, smoke: bool = False,
               stand_in: bool = False, data_dir: str | None = None) -> list[pathlib.Path]:
-  """Runs the tables of a paper (or one) and writes W/<table>/table.md and table.json."""
+  """Runs the tables of a paper (or one) and writes W/<paper>/<table>/table.md and table.json
+  (papers share W's runs, not their tables: Le et al.'s and Xia et al.'s Table II differ)."""
   paper, tables = load_tables(paper)
   if table_name is not None and table_name not in tables:
     raise ValueError(f"{paper} has no table {table_name!r}; its tables: {', '.join(tables)}")
@@ -488,7 +464,7 @@ def reproduce(paper: str, table_name: str | None, workdir: str, *, smoke: bool =
     start = time.perf_counter()
     run_cells(table, cells)
     wall_s = time.perf_counter() - start
-    out = root / table.name
+    out = root / paper / table.name
     out.mkdir(parents=True, exist_ok=True)
     kwargs = dict(smoke=smoke, stand_in=stand_in, wall_s=wall_s)
     files.write_atomic(out / "table.md", render_markdown(paper, table, cells, **kwargs))

@@ -170,3 +170,21 @@ def test_input_relative_to_first_frame_keeps_only_what_moved():
                                 rotate_degrees=8.0)
   np.testing.assert_allclose(np.asarray(before), np.asarray(augmented - augmented[:, :1]),
                              atol=1e-5)
+
+
+@pytest.mark.parametrize("config", ["convlstm.py:smoke", "strcn_a.py:smoke", "strcn_g.py:smoke",
+                                    "dynamic_image.py:smoke"])
+def test_a_view_does_not_depend_on_the_number_of_workers(tiny_data_dir, config):
+  """Views are computed by several threads (magnification, flow, dynamic images): the same
+  array as one thread computes, clip for clip."""
+  import pathlib
+
+  from mejax import config_files
+  file, preset = config.split(":")
+  data = config_files.load(pathlib.Path(__file__).parents[1] / "configs" / file, preset).data
+  data.data_dir = tiny_data_dir
+  data.datasets = ("synthetic_me/micro_tiny",)
+  clips = clipset_lib.load(data.datasets, tiny_data_dir, data.label_map)
+  alone = views.make_view(clips, data, workers=1)
+  assert alone.shape == (len(clips), *views.view_shape(data))
+  np.testing.assert_array_equal(views.make_view(clips, data, workers=3), alone)

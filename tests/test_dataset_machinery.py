@@ -1,9 +1,5 @@
 """The machinery every licensed-dataset builder shares: records, sheets, frame files, selections."""
 
-import dataclasses
-import json
-import pathlib
-
 import cv2
 import numpy as np
 import pytest
@@ -12,7 +8,6 @@ from mejax.data import megc2019
 from mejax.annotations import records
 from mejax.annotations import sheets
 from mejax.data import composites
-from mejax.data import labels as labels_lib
 from mejax.data.clipset import ClipSet
 from mejax.preprocess import frames as frames_lib
 

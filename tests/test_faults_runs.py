@@ -20,7 +20,7 @@ from mejax import checkpoints
 from mejax import files
 from mejax import train
 
-from test_train import REPO, read_predictions, tiny_config
+from test_train import REPO, tiny_config
 
 
 def snapshot(directory: pathlib.Path) -> dict:

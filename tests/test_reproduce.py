@@ -53,8 +53,8 @@ def test_a_table_runs_reuses_its_runs_and_labels_its_figures(paper_file, tmp_pat
   workdir = tmp_path / "w"
   written = reproduce.reproduce(str(paper_file), "table1", str(workdir), smoke=False,
                                 stand_in=False, data_dir=tiny_data_dir)
-  assert written == [workdir / "table1" / "table.md"]
-  result = json.loads((workdir / "table1" / "table.json").read_text())
+  assert written == [workdir / "testpaper" / "table1" / "table.md"]
+  result = json.loads((workdir / "testpaper" / "table1" / "table.json").read_text())
   assert [(s["row"], s["column"]) for s in result["scenarios"]] == [
       ("LOSO", "narrow"), ("LOSO", "seed 1"), ("hold-out", "narrow")]
   for s in result["scenarios"]:
@@ -63,14 +63,14 @@ def test_a_table_runs_reuses_its_runs_and_labels_its_figures(paper_file, tmp_pat
   assert [s["paper"] for s in result["scenarios"]] == [0.5, 0.6, None]
   # The two LOSO scenarios are evaluated on the same folds; the hold-out one is not.
   assert result["shared_folds"] == [["LOSO/narrow", "LOSO/seed 1"]]
-  text = (workdir / "table1" / "table.md").read_text()
+  text = (workdir / "testpaper" / "table1" / "table.md").read_text()
   assert "| LOSO | " in text and "| 50.0 |" in text and "| 60.0 |" in text
   assert "a table note" in text and "Stand-in" not in text
 
   # A second call trains nothing: every run is reused, its checkpoints untouched.
   stamps = {p: p.stat().st_mtime_ns for p in workdir.glob("runs/*/checkpoints/*/*")}
   reproduce.reproduce(str(paper_file), None, str(workdir), data_dir=tiny_data_dir)
-  again = json.loads((workdir / "table1" / "table.json").read_text())
+  again = json.loads((workdir / "testpaper" / "table1" / "table.json").read_text())
   assert all(s["reused"] for s in again["scenarios"])
   assert [s["ours"] for s in again["scenarios"]] == [s["ours"] for s in result["scenarios"]]
   assert stamps == {p: p.stat().st_mtime_ns for p in workdir.glob("runs/*/checkpoints/*/*")}

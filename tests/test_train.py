@@ -17,7 +17,6 @@ import tiny_config as tiny_config_file
 
 from mejax import checkpoints
 from mejax import runs
-from mejax import steps
 from mejax import sweep
 from mejax import train
 from mejax.data import clipset as clipset_lib

@@ -8,7 +8,9 @@ A dataset's builder subclasses `ClipBuilder` and says only what differs between 
 `ClipBuilder` then reads the frames of each sample (onset..offset or the whole clip), checks
 them, crops faces where the release is not already cropped (`mejax.preprocess.faces`, once per
 clip on a reference frame, applied to all frames), resizes to the stored size and writes one
-record of `mejax.data.schema` per clip.
+record of `mejax.data.schema` per clip. Clips are built by `build_workers()` processes at once
+(decode, face crop, resize, PNG encode), a few clips per worker in flight, and written in sample
+order, so the records do not depend on the worker count.
 
 Nothing is dropped silently: a sample that cannot be built (bad row, missing or unreadable
 frames, no face) is logged and recorded, with its reason, in the dataset's metadata
@@ -19,8 +21,11 @@ so building twice gives byte-identical TFRecords.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
+import multiprocessing
+import os
 import pathlib
 
 import numpy as np
@@ -34,6 +39,28 @@ from mejax.preprocess import frames as frames_lib
 log = logging.getLogger(__name__)
 
 CROP_RULES = ("face", "strcn")
+# Clips in flight per worker: enough to keep every worker busy, few enough that memory stays
+# bounded by a handful of clips whatever the dataset's size.
+_IN_FLIGHT_PER_WORKER = 2
+
+
+def build_workers() -> int:
+  """Processes that build clips: $MEJAX_BUILD_WORKERS, else this process's CPUs."""
+  value = os.environ.get("MEJAX_BUILD_WORKERS", "")
+  if value:
+    if not value.isdigit() or int(value) < 1:
+      raise BuildError(f"MEJAX_BUILD_WORKERS={value!r}: expected a whole number >= 1")
+    return int(value)
+  return len(os.sched_getaffinity(0))
+
+
+# The builder and manual dir a forked worker builds from (set in the parent before the fork).
+_WORKER_SOURCE = None
+
+
+def _build_in_worker(sample):
+  builder, root = _WORKER_SOURCE
+  return builder.try_build(root, sample)
 
 
 class BuildError(ValueError):
@@ -137,12 +164,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     config = self.builder_config
     annotated = len(samples) + len(skipped)
     built = 0
-    for sample in samples:
-      try:
-        example = self.build_example(root, sample)
-      except frames_lib.ClipError as e:
+    for sample, example in self._built_in_order(root, samples):
+      if isinstance(example, frames_lib.ClipError):
         # Paths relative to the manual dir: the metadata does not depend on where it lies.
-        reason = str(e).replace(f"{root}/", "")
+        reason = str(example).replace(f"{root}/", "")
         skipped.append(records.Skip(self.name, sample.sample_id, sample.source, reason))
         continue
       built += 1
@@ -162,6 +187,41 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       reasons = "; ".join(f"{s.sample_id}: {s.reason}" for s in skipped[:5])
       raise BuildError(f"{self.name}/{config.name}: no clip could be built from "
                        f"{root} ({len(skipped)} skipped; e.g. {reasons})")
+
+  def try_build(self, root: pathlib.Path, sample: records.Sample):
+    """build_example's record, or the ClipError saying why the sample cannot be built."""
+    try:
+      return self.build_example(root, sample)
+    except frames_lib.ClipError as e:
+      return e
+
+  def _built_in_order(self, root: pathlib.Path, samples: list[records.Sample]):
+    """(sample, record or ClipError) for every sample, in order, built by build_workers()
+    forked processes (the parent only writes). Any other error stops the build."""
+    workers = min(build_workers(), len(samples))
+    if workers <= 1:
+      for sample in samples:
+        yield sample, self.try_build(root, sample)
+      return
+    global _WORKER_SOURCE
+    _WORKER_SOURCE = (self, root)
+    try:
+      # fork: the workers inherit the builder; they run OpenCV and numpy only, never TensorFlow.
+      with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pending = collections.deque()
+        queue = iter(samples)
+        for sample in queue:
+          pending.append((sample, pool.apply_async(_build_in_worker, (sample,))))
+          if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
+            break
+        while pending:
+          sample, result = pending.popleft()
+          following = next(queue, None)
+          if following is not None:
+            pending.append((following, pool.apply_async(_build_in_worker, (following,))))
+          yield sample, result.get()
+    finally:
+      _WORKER_SOURCE = None
 
   def build_example(self, root: pathlib.Path, sample: records.Sample) -> dict:
     """One schema record of a sample; raises frames_lib.ClipError when it cannot be built."""

@@ -13,7 +13,6 @@ Both standardise features with statistics of the training subjects only and repo
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time

@@ -95,6 +95,25 @@ def test_building_twice_is_byte_identical(tmp_path):
   assert first and first == testing.tfrecord_bytes(tmp_path / "b")
 
 
+@pytest.mark.parametrize("config", ["cropped", "raw"])
+def test_records_do_not_depend_on_the_worker_count(tmp_path, monkeypatch, config):
+  """Clips are built by several processes; the records and their order are the same as one
+  process writes them (raw: face detection and cropping in the workers too)."""
+  built = {}
+  for workers in ("1", "2", "3"):
+    monkeypatch.setenv("MEJAX_BUILD_WORKERS", workers)
+    builder = _build(DUMMY, tmp_path / workers, config=config)
+    built[workers] = testing.tfrecord_bytes(tmp_path / workers)
+    assert builder.info.metadata["counts"] == {"annotated": 6, "built": 5, "skipped": 1}
+  assert built["1"] and built["1"] == built["2"] == built["3"]
+
+
+def test_a_bad_worker_count_is_refused(tmp_path, monkeypatch):
+  monkeypatch.setenv("MEJAX_BUILD_WORKERS", "0")
+  with pytest.raises(ValueError, match="MEJAX_BUILD_WORKERS='0': expected a whole number >= 1"):
+    _build(DUMMY, tmp_path)
+
+
 @pytest.mark.parametrize("make", [False, True], ids=["absent", "empty"])
 def test_missing_or_empty_manual_dir(tmp_path, make):
   manual = tmp_path / "nowhere"
