@@ -14,6 +14,7 @@ import importlib.util
 import json
 import logging
 import pathlib
+import re
 import shlex
 import sys
 import time
@@ -342,6 +343,25 @@ def _labels(paper: str, table: Table, *, smoke: bool, stand_in: bool) -> list[st
   return lines
 
 
+_FOLD_WITHOUT_CLASS = re.compile(r"Fold (?P<fold>\S+) has no training sample of class "
+                                 r"(?P<cls>'[^']*')")
+
+
+def _summarised(warnings: list[str]) -> list[str]:
+  """A run's warnings for a table's notes: the folds lacking a class in one line per class."""
+  folds, others = {}, []
+  for w in warnings:
+    match = _FOLD_WITHOUT_CLASS.match(w)
+    if match:
+      folds.setdefault(match["cls"], []).append(match["fold"])
+    else:
+      others.append(w)
+  lines = [f"{len(names)} fold(s) have no training sample of class {cls} and give it zero "
+           f"sampling and loss weight ({', '.join(names[:4])}{' ...' if len(names) > 4 else ''})"
+           for cls, names in folds.items()]
+  return others + lines
+
+
 def render_markdown(paper: str, table: Table, cells: Sequence[Cell], *, smoke: bool,
                     stand_in: bool, wall_s: float) -> str:
   lines = _labels(paper, table, smoke=smoke, stand_in=stand_in) + [""]
@@ -376,7 +396,7 @@ def render_markdown(paper: str, table: Table, cells: Sequence[Cell], *, smoke: b
       lines.append("| " + " | ".join(values + [table.metric_label, ", ".join(data)]) + " |")
     lines.append("")
   notes = [f"{c.key}: {c.scenario.note}" for c in cells if c.scenario.note]
-  notes += [f"{c.key}: {w}" for c in cells for w in c.warnings]
+  notes += [f"{c.key}: {w}" for c in cells for w in _summarised(c.warnings)]
   notes += [f"Shared folds (identical folds.json): {', '.join(group)}"
             for group in shared_folds(cells)]
   notes += list(table.notes)

@@ -85,8 +85,12 @@ def prepare_view(clips: clipset_lib.ClipSet, inputs: np.ndarray,
                      f"{len(folds.names)} folds")
   warnings = []
   counts = on_device.class_counts(clips.label, folds.train, clips.num_classes)
+  absent = np.bincount(clips.label, minlength=clips.num_classes) == 0
+  for c in np.flatnonzero(absent):  # one line, not one per fold (SMIC has no 'other' clip)
+    warnings.append(f"Class {clips.class_names[c]!r} has no clip in the data: every fold gives "
+                    "it zero sampling and loss weight")
   for f in fold_ids:
-    for c in np.flatnonzero(counts[f] == 0):
+    for c in np.flatnonzero((counts[f] == 0) & ~absent):
       warnings.append(f"Fold {folds.names[f]} has no training sample of class "
                       f"{clips.class_names[c]!r}: it gets zero sampling and loss weight")
   for w in warnings:

@@ -160,3 +160,12 @@ def test_stand_ins_a_table_needs_are_built_on_first_use(tmp_path):
   assert reproduce.data_used(cells[0].config)[0].startswith(
       "synthetic_me/casme_sq:") and "(stand-in of casme_sq/micro)" in reproduce.data_used(
           cells[0].config)[0]
+
+
+def test_folds_lacking_a_class_are_one_note_per_class_not_one_per_fold():
+  warnings = [f"Fold kfold:{f} has no training sample of class 'other': it gets zero sampling "
+              "and loss weight" for f in range(20)] + ["Label map 'x' dropped 3 clips"]
+  assert reproduce._summarised(warnings) == [
+      "Label map 'x' dropped 3 clips",
+      "20 fold(s) have no training sample of class 'other' and give it zero sampling and loss "
+      "weight (kfold:0, kfold:1, kfold:2, kfold:3 ...)"]

@@ -272,3 +272,19 @@ def test_execution_keys_may_change_on_resume_but_experiment_keys_may_not(tmp_pat
   other.train.learning_rate = 0.5
   with pytest.raises(ValueError, match="train.learning_rate"):
     checkpoints.claim_workdir(tmp_path, other)
+
+
+def test_a_class_absent_from_the_whole_data_is_named_once_not_per_fold():
+  """SMIC under a 4-class map has no 'other' clip: one warning, not one per fold."""
+  lmap = labels_lib.get_label_map("megc2019")
+  records = []
+  for s in "abc":
+    for i, e in enumerate(["happiness", "disgust"]):
+      records.append({"sample_id": f"{s}{i}", "dataset": "toy", "subject": s, "emotion": e,
+                      "action_units": "", "objective_class": 0, "fps": 30.0, "onset": 0,
+                      "apex": 3, "offset": 5, "source_frames": np.arange(6),
+                      "frames": np.zeros((6, 8, 8, 3), np.uint8)})
+  clips = clipset_lib.from_records(records, lmap)
+  exp = sweep.prepare_clips(clips, tiny_config("unused"))
+  assert exp.warnings == ["Class 'surprise' has no clip in the data: every fold gives it zero "
+                          "sampling and loss weight"]
