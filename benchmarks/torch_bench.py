@@ -43,10 +43,6 @@ def build_model(name: str, num_classes: int = 3, width_multiplier: float = 1.0,
   raise ValueError(f'Unknown model {name!r}; known: {MODELS}')
 
 
-# PyTorch at its best ordinary settings (`tuned=True`): channels-last-3d tensors, cuDNN's
-# autotuner, and torch.compile where it compiles (a failure is recorded, and the eager model runs).
-
-
 def _setup(model: nn.Module, batch_size: int, num_frames: int, size: int, channels: int,
            num_classes: int, threads: int | None, device: str, seed: int):
   torch.set_num_threads(threads or os.cpu_count() or 1)
@@ -58,7 +54,9 @@ def _setup(model: nn.Module, batch_size: int, num_frames: int, size: int, channe
 
 
 def _tune(model: nn.Module, clips: torch.Tensor, compile_model: bool):
-  """(model, clips, settings applied): channels-last-3d, cudnn.benchmark, torch.compile."""
+  """PyTorch at its best ordinary settings (`tuned=True`): (model, clips, settings applied) with
+  channels-last weights and clips, cuDNN's autotuner and torch.compile (`_timed_with_fallback`
+  records a compile failure and times the eager model)."""
   torch.backends.cudnn.benchmark = True
   # Channels-last per weight: 3D convolutions' 5-D weights, and the ConvLSTM's 2D ones (4-D).
   for param in model.parameters():

@@ -2,7 +2,8 @@
 # The GPU validation in one call: speed of the paper model and of R3D-18 against PyTorch, the fold
 # axis at 8 / 24 / 68 folds, and the 68-fold MEGC sweep with its memory plan (mejax/gpu_check.py).
 #
-#   launch/gpu_check.sh OUT                # on one GPU: about 8 minutes; OUT/gpu_check.{json,md}
+#   launch/gpu_check.sh OUT                # one GPU; OUT/gpu_check.{json,md} (budget: <= 8 min,
+#                                          # not yet run on a GPU)
 #   launch/gpu_check.sh OUT --dry_run      # tiny sizes on any machine (CI runs it on the CPU)
 #   launch/gpu_check.sh OUT --sections=convlstm,megc_sweep
 #

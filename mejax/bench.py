@@ -58,7 +58,7 @@ PEAK_TFLOPS = {
 }
 
 
-def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[float, list[float]]:
+def median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[float, list[float]]:
   import jax
   for _ in range(warmup):
     jax.block_until_ready(run())
@@ -70,7 +70,7 @@ def _median_seconds(run: Callable[[], Any], steps: int, warmup: int) -> tuple[fl
   return statistics.median(times), times
 
 
-class _RandomSweep:
+class RandomSweep:
   """F folds of random clips of the config's view shape, built by `mejax.sweep` as training
   builds them."""
 
@@ -169,9 +169,9 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
 
   # One fold on one device, no fold axis in the program ('loop' of one fold): the unit of work
   # everything else is compared with, and the step the PyTorch baseline is compared with.
-  single = _RandomSweep(c, 1, one, "loop")
+  single = RandomSweep(c, 1, one, "loop")
   compile_s, compiled, cost, step_need = single.compile_train()
-  step_s, times = _median_seconds(single.train_runner(compiled), steps, warmup)
+  step_s, times = median_seconds(single.train_runner(compiled), steps, warmup)
   flops = _model_flops(c, one) or float(cost.get("flops", 0.0)) or None
   peak = peak_tflops or PEAK_TFLOPS.get((device.device_kind, str(single.dtype)))
   train = {"compile_seconds": compile_s, "seconds_per_step": step_s,
@@ -185,7 +185,7 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
   start = time.perf_counter()
   jax.block_until_ready(single.eval_runner()())
   eval_compile = time.perf_counter() - start
-  eval_s, _ = _median_seconds(single.eval_runner(), steps, warmup)
+  eval_s, _ = median_seconds(single.eval_runner(), steps, warmup)
   result["eval"] = {"compile_seconds": eval_compile, "seconds_per_step": eval_s,
                     "clips_per_second": single.eval_batch / eval_s}
   del single
@@ -199,9 +199,9 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
       mesh, kind = sharding.make_mesh(1), "vmap"
     else:
       mesh, kind = one, strategy
-    sweep = _RandomSweep(c, folds, mesh, kind)
+    sweep = RandomSweep(c, folds, mesh, kind)
     compile_s, compiled, _, _ = sweep.compile_train()
-    sweep_s, _ = _median_seconds(sweep.train_runner(compiled), steps, warmup)
+    sweep_s, _ = median_seconds(sweep.train_runner(compiled), steps, warmup)
     result["fold_axis"].append({
         "strategy": strategy, "folds": sweep.num_folds, "devices": mesh.size,
         "compile_seconds": compile_s, "seconds_per_step": sweep_s,
@@ -210,7 +210,7 @@ def run_bench(config, *, folds: int = 4, steps: int = 5, warmup: int = 1,
         "clips_per_second": sweep.num_folds * sweep.batch / sweep_s})
     del sweep
 
-  result["torch"] = _torch_baseline(c, torch, torch_threads, steps, warmup, device.platform,
+  result["torch"] = torch_baseline(c, torch, torch_threads, steps, warmup, device.platform,
                                     tuned=torch_tuned, compile_model=torch_compile)
   if result["torch"].get("train"):
     result["jax_over_torch_train_time"] = step_s / result["torch"]["train"]["seconds_per_step"]
@@ -239,7 +239,7 @@ def _model_flops(config, mesh) -> float | None:
   c = config.copy_and_resolve_references()
   if "conv_lowering" in c.model:
     c.model.conv_lowering = "xla"
-  return float(_cost_dict(_RandomSweep(c, 1, mesh, "loop").lower_train()).get("flops", 0.0)) or None
+  return float(_cost_dict(RandomSweep(c, 1, mesh, "loop").lower_train()).get("flops", 0.0)) or None
 
 
 def _peak_rss_bytes() -> int:
@@ -247,7 +247,7 @@ def _peak_rss_bytes() -> int:
   return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
-def _torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platform_name: str,
+def torch_baseline(c, mode: str, threads: int, steps: int, warmup: int, platform_name: str,
                     tuned: bool = False, compile_model: bool = True) -> dict:
   if mode == "off":
     return {"skipped": "--torch=off"}

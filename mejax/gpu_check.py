@@ -34,6 +34,7 @@ import numpy as np
 from mejax import bench
 from mejax import cli
 from mejax import config_files
+from mejax import train
 
 CONVLSTM = "configs/convlstm.py"
 SECTIONS = ("convlstm", "r3d18", "fold_axis", "megc_sweep")
@@ -88,21 +89,21 @@ def fold_axis_section(dry_run: bool, steps: int, torch: str) -> dict:
   from mejax import memory, sharding
   config = section_config("fold_axis", dry_run)
   one = sharding.make_mesh(1, [jax.devices()[0]])
-  single = bench._RandomSweep(config, 1, one, "loop")
+  single = bench.RandomSweep(config, 1, one, "loop")
   _, compiled, _, _ = single.compile_train()
-  step_s, _ = bench._median_seconds(single.train_runner(compiled), steps, 1)
+  step_s, _ = bench.median_seconds(single.train_runner(compiled), steps, 1)
   del single
-  torch_step = bench._torch_baseline(config, torch, 0, steps, 1, jax.devices()[0].platform,
+  torch_step = bench.torch_baseline(config, torch, 0, steps, 1, jax.devices()[0].platform,
                                      tuned=True, compile_model=not dry_run).get("train")
   rows = []
   for folds in _FOLDS[dry_run]:
     for strategy in ("vmap", "map", "loop"):
-      sweep = bench._RandomSweep(config, folds, one, strategy)
+      sweep = bench.RandomSweep(config, folds, one, strategy)
       start = time.perf_counter()
       chunk, compiled, predicted = sweep.compile_planned(
           memory.device_free_bytes(jax.devices()[0]))
       compile_s = time.perf_counter() - start
-      sweep_s, _ = bench._median_seconds(sweep.train_runner(compiled), steps, 1)
+      sweep_s, _ = bench.median_seconds(sweep.train_runner(compiled), steps, 1)
       clips = folds * sweep.batch
       rows.append({
           "strategy": strategy, "folds": folds, "fold_chunk": chunk,
@@ -131,27 +132,23 @@ def megc_sweep_section(dry_run: bool) -> dict:
   train_mask = subject[None, :] != np.arange(subjects)[:, None]   # leave one subject out
   device = jax.devices()[0]
   one = sharding.make_mesh(1, [device])
-  sweep = bench._RandomSweep(config, subjects, one, sweep_strategy(config, device),
-                             num_samples=clips, train_mask=train_mask)
+  strategy = steps_lib.resolve_strategy(config.train.fold_strategy, device.platform, 1)
+  sweep = bench.RandomSweep(config, subjects, one, strategy, num_samples=clips,
+                            train_mask=train_mask)
   start = time.perf_counter()
   chunk, compiled, predicted = sweep.compile_planned(memory.device_free_bytes(device))
   compile_s = time.perf_counter() - start
   run = sweep.train_runner(compiled)
   steps_per_epoch = sweep.sweep.steps_per_epoch
   jax.block_until_ready(run())   # the first step outside the clock, as training's compile is
-  test_idx, _ = steps_lib.gather_padded([np.flatnonzero(~m) for m in train_mask],
-                                        multiple=config.eval.batch_size)
-  eval_fn = sweep.sweep.eval_program(chunk)
-  fold_sharding = sweep.sweep.fold_sharding
+  # The test evaluation as training runs it, host round trip per chunk included.
+  tests = train.Evaluator(sweep.sweep.eval_program(chunk),
+                          [np.flatnonzero(~m) for m in train_mask], config.eval.batch_size)
 
   def evaluate():
-    out = []
-    for s in range(0, test_idx.shape[1], config.eval.batch_size):
-      idx = jax.device_put(test_idx[:, s:s + config.eval.batch_size], fold_sharding)
-      out.append(eval_fn(sweep.state, idx, sweep.inputs))
-    return out
+    return tests.logits(sweep.state, sweep.inputs, sweep.sweep.fold_sharding)
 
-  jax.block_until_ready(evaluate())   # compiles the eval program
+  evaluate()   # compiles the eval program
   start = time.perf_counter()
   train_s = eval_s = 0.0
   for _ in range(_EPOCHS_TIMED):
@@ -160,7 +157,7 @@ def megc_sweep_section(dry_run: bool) -> dict:
       metrics = run()
     jax.block_until_ready(metrics)
     t1 = time.perf_counter()
-    jax.block_until_ready(evaluate())
+    evaluate()
     train_s, eval_s = train_s + t1 - t0, eval_s + time.perf_counter() - t1
   timed = time.perf_counter() - start
   per_epoch = timed / _EPOCHS_TIMED
@@ -173,11 +170,6 @@ def megc_sweep_section(dry_run: bool) -> dict:
           "extrapolated_epochs": _EPOCHS_EXTRAPOLATED,
           "extrapolated_seconds": per_epoch * _EPOCHS_EXTRAPOLATED + compile_s,
           "predicted_peak_bytes": predicted, "measured_peak_bytes": measured}
-
-
-def sweep_strategy(config, device) -> str:
-  from mejax import steps as steps_lib
-  return steps_lib.resolve_strategy(config.train.fold_strategy, device.platform, 1)
 
 
 def _config_summary(config) -> dict:

@@ -48,7 +48,7 @@ def _write_folds(workdir: pathlib.Path, exp: sweep_lib.Experiment, resuming: boo
   files.write_atomic(workdir / "skipped_samples.json", json.dumps(skipped, indent=1))
 
 
-class _Evaluator:
+class Evaluator:
   """Scores index sets ([F, M] per fold) with every fold's own parameters, in fixed chunks."""
 
   def __init__(self, eval_step, index_lists, chunk):
@@ -211,8 +211,8 @@ def _run(config, workdir: pathlib.Path, exp: sweep_lib.Experiment, sweep: sweep_
   val_mask, test_mask = folds.val[sweep.lanes], folds.test[sweep.lanes]
   test_indices = [np.flatnonzero(m) for m in test_mask]
   eval_step = sweep.eval_program(fold_chunk)
-  test_eval = _Evaluator(eval_step, test_indices, chunk)
-  val_eval = _Evaluator(eval_step, [np.flatnonzero(m) for m in val_mask], chunk)
+  test_eval = Evaluator(eval_step, test_indices, chunk)
+  val_eval = Evaluator(eval_step, [np.flatnonzero(m) for m in val_mask], chunk)
   has_val = bool(val_mask.any())
   # One call per epoch for every fold's validation loss, not one host round trip per fold.
   val_losses = jax.jit(jax.vmap(steps.weighted_cross_entropy))
@@ -284,7 +284,7 @@ def _run(config, workdir: pathlib.Path, exp: sweep_lib.Experiment, sweep: sweep_
     bar.close()
     writer.close()
 
-  final_eval = test_eval if not sweep.keep_best else _Evaluator(
+  final_eval = test_eval if not sweep.keep_best else Evaluator(
       sweep.eval_program(fold_chunk, use_best=True), test_indices, chunk)
   predictions = final_eval.predictions(state, inputs, fold_sh, names)
   selection = "best inner-validation epoch per fold" if sweep.keep_best else "last epoch"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import logging
 import multiprocessing
 import os
@@ -208,12 +209,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     try:
       # fork: the workers inherit the builder; they run OpenCV and numpy only, never TensorFlow.
       with multiprocessing.get_context("fork").Pool(workers) as pool:
-        pending = collections.deque()
         queue = iter(samples)
-        for sample in queue:
-          pending.append((sample, pool.apply_async(_build_in_worker, (sample,))))
-          if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
-            break
+        pending = collections.deque(
+            (sample, pool.apply_async(_build_in_worker, (sample,)))
+            for sample in itertools.islice(queue, workers * _IN_FLIGHT_PER_WORKER))
         while pending:
           sample, result = pending.popleft()
           following = next(queue, None)

@@ -195,8 +195,14 @@ def build_embedded(tfds, name: str, data_dir: str):
   Two runs starting at once build it once: the build holds an flock in the data dir, and the
   second finds it built when the first lets go."""
   import fcntl
-  os.makedirs(data_dir, exist_ok=True)
-  with open(os.path.join(data_dir, f".mejax-build-{name.replace('/', '_')}.lock"), "w") as lock:
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    lock = open(os.path.join(data_dir, f".mejax-build-{name.replace('/', '_')}.lock"), "w")
+  except OSError as e:
+    raise ValueError(f"Dataset {name!r} is not built in {data_dir!r}, which cannot be written "
+                     f"({e.strerror}): give a data dir you can write (--config.data.data_dir or "
+                     f"`python -m mejax.prepare {name} --data_dir DIR`)") from None
+  with lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
       builder = construct_builder(tfds, name, data_dir)
